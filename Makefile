@@ -1,0 +1,41 @@
+# The two Quick start commands: `make demo` and `make test`. Everything else here serves them.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
+
+.PHONY: install demo test lint unit provision bench docs clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python -m braindump_cli.demo
+
+lint: install
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+provision: install
+	$(BIN)/python -m braindump_cli.servers.provision
+
+# The whole suite: lint, type checks, layer contracts, then every test against real servers.
+test: lint provision
+	$(BIN)/pytest
+
+unit: install
+	$(BIN)/pytest -m "not postgres and not airflow_schema and not kube and not cassandra"
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

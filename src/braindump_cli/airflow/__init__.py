@@ -1,0 +1,1 @@
+"""The airflow recipe library: plain typed Python that returns data; no CLI imports."""

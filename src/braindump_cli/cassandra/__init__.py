@@ -1,0 +1,1 @@
+"""The cassandra recipe library: plain typed Python that returns data; no CLI imports."""

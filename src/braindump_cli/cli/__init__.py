@@ -1,0 +1,1 @@
+"""The Typer layer: parses options, calls one library function, renders the result."""

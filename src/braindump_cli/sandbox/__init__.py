@@ -1,0 +1,1 @@
+"""The sandbox recipe library: plain typed Python that returns data; no CLI imports."""

@@ -1,0 +1,1 @@
+"""Root conftest: shared plumbing is in tests/helpers.py; server fixtures in tests/<domain>/conftest.py."""
