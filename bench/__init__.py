@@ -1,0 +1,1 @@
+"""Benchmarks: each prints ratios measured side by side in the same run, never a bare absolute time."""
