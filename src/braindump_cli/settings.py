@@ -2,18 +2,25 @@
 
 Precedence (first match wins) is a documented contract, see docs/configuration.md:
 
-* Kubernetes: `--kubeconfig`/`--context` flags, `KUBECONFIG`, `~/.kube/config`, in-cluster config.
-* Cassandra: `--hosts`, `BD_CASSANDRA_HOSTS`, `127.0.0.1`; password from `BD_CASSANDRA_PASSWORD`
-  or `--password-file` (never a flag value, which would show in process listings).
+* Kubernetes: `--kubeconfig`, `KUBECONFIG` (first existing file of the list), `~/.kube/config`,
+  in-cluster config; `--context` picks a context of the chosen file (else its current-context).
+* Cassandra: `--hosts`, `BD_CASSANDRA_HOSTS`, `127.0.0.1`; password from `--password-file`, else
+  `BD_CASSANDRA_PASSWORD` (never a flag value, which would show in process listings); user from
+  `--username`, else `BD_CASSANDRA_USERNAME`.
 * Airflow metadata DB: `--conn`, `BD_AIRFLOW_CONN`, `AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`,
-  `AIRFLOW__CORE__SQL_ALCHEMY_CONN` (1.10), `sql_alchemy_conn` in `$AIRFLOW_HOME/airflow.cfg`
-  (`[database]`, then `[core]`), then `sqlite:///$AIRFLOW_HOME/airflow.db`.
+  `AIRFLOW__CORE__SQL_ALCHEMY_CONN` (1.10), `sql_alchemy_conn` in `$AIRFLOW_CONFIG` (default
+  `$AIRFLOW_HOME/airflow.cfg`; `[database]`, then `[core]`), then Airflow's embedded default
+  `sqlite:///$AIRFLOW_HOME/airflow.db` (`AIRFLOW_HOME` defaults to `~/airflow`). As Airflow does,
+  values expand `$VARS` and `~`, and airflow.cfg is read with `%%` meaning `%`. Settings Airflow
+  would take from a command or a secrets backend (`..._CMD`, `..._SECRET`, `sql_alchemy_conn_cmd`)
+  are refused with a hint rather than silently skipped: skipping them would point bd at the
+  wrong database.
 """
 
 from __future__ import annotations
 
-import configparser
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +57,8 @@ class CassandraSettings:
 
     @property
     def uses_tls(self) -> bool:
-        return self.ssl_ca is not None or self.ssl_cert is not None
+        """Any TLS option turns TLS on (`--ssl-no-verify` alone means TLS without verification)."""
+        return self.ssl_ca is not None or self.ssl_cert is not None or not self.ssl_verify
 
 
 @dataclass(frozen=True)
@@ -74,16 +82,26 @@ def resolve_kube(
 ) -> KubeSettings:
     env = os.environ if env is None else env
     if kubeconfig is not None:
+        kubeconfig = kubeconfig.expanduser()
+        if not kubeconfig.is_file():
+            raise UsageError(f"--kubeconfig {kubeconfig}: no such file", hint="check the path, or omit --kubeconfig")
         return KubeSettings(kubeconfig, context, "--kubeconfig", request_timeout)
-    if env.get("KUBECONFIG"):
-        # Like kubectl, the first existing file of a colon-separated list is the one that counts.
-        paths = [Path(p) for p in env["KUBECONFIG"].split(os.pathsep) if p]
-        chosen = next((p for p in paths if p.exists()), paths[0])
+    # A colon-separated list: bd reads one file, the first that exists (kubectl would merge them).
+    paths = [Path(p).expanduser() for p in env.get("KUBECONFIG", "").split(os.pathsep) if p.strip()]
+    if paths:
+        chosen = next((p for p in paths if p.is_file()), None)
+        if chosen is None:
+            raise UsageError(
+                f"KUBECONFIG names no existing file ({env['KUBECONFIG']})",
+                hint="fix KUBECONFIG, or pass --kubeconfig FILE",
+            )
         return KubeSettings(chosen, context, "KUBECONFIG", request_timeout)
     default = (home or Path.home()) / ".kube" / "config"
     if default.exists():
         return KubeSettings(default, context, "~/.kube/config", request_timeout)
     if env.get("KUBERNETES_SERVICE_HOST") and in_cluster_token.exists():
+        if context is not None:
+            raise UsageError("--context needs a kubeconfig; none was found, only in-cluster config")
         return KubeSettings(None, None, "in-cluster", request_timeout)
     raise UsageError(
         "no Kubernetes configuration found",
@@ -121,14 +139,19 @@ def resolve_cassandra(
     password: str | None = None
     if password_file is not None:
         try:
-            password = password_file.read_text().rstrip("\r\n")
-        except OSError as e:
-            raise UsageError(f"cannot read --password-file {password_file}: {e.strerror}") from e
+            password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
+        except (OSError, UnicodeDecodeError) as e:
+            reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
+            raise UsageError(f"cannot read --password-file {password_file}: {reason}") from e
+        if not password:
+            raise UsageError(f"--password-file {password_file} is empty")
     elif env.get("BD_CASSANDRA_PASSWORD"):
         password = env["BD_CASSANDRA_PASSWORD"]
     username = username or env.get("BD_CASSANDRA_USERNAME") or None
     if password is not None and username is None:
         raise UsageError("a Cassandra password was given without a user name", hint="add --username NAME")
+    if ssl_key is not None and ssl_cert is None:
+        raise UsageError("--ssl-key needs --ssl-cert", hint="pass the client certificate with --ssl-cert FILE")
     return CassandraSettings(
         hosts=chosen,
         port=port,
@@ -144,24 +167,61 @@ def resolve_cassandra(
     )
 
 
+_VAR = re.compile(r"\$(?:(\w+)|\{([^}]*)\})")
+
+
+def _expand(value: str, env: Mapping[str, str]) -> str:
+    """Airflow's `expand_env_var`: expand `$VAR`/`${VAR}` (unknown ones stay) and `~` until stable."""
+    for _ in range(10):
+        expanded = _VAR.sub(lambda m: env.get(m[1] or m[2], m[0]), value)
+        expanded = os.path.expanduser(expanded) if expanded.startswith("~") else expanded
+        if expanded == value:
+            break
+        value = expanded
+    return value
+
+
 def airflow_home(env: Mapping[str, str] | None = None) -> Path:
+    """`$AIRFLOW_HOME` (expanded like Airflow does), else `~/airflow`, made absolute."""
     env = os.environ if env is None else env
-    value = env.get("AIRFLOW_HOME")
-    return Path(value).expanduser() if value else Path.home() / "airflow"
+    return Path(_expand(env.get("AIRFLOW_HOME") or "~/airflow", env)).expanduser().absolute()
 
 
-def _from_airflow_cfg(cfg: Path) -> tuple[str, str] | None:
+def airflow_config_file(env: Mapping[str, str] | None = None) -> Path:
+    """`$AIRFLOW_CONFIG`, else `$AIRFLOW_HOME/airflow.cfg`: the file Airflow itself reads."""
+    env = os.environ if env is None else env
+    explicit = env.get("AIRFLOW_CONFIG")
+    return Path(_expand(explicit, env)).expanduser() if explicit else airflow_home(env) / "airflow.cfg"
+
+
+def _refuse_indirect(where: str) -> UsageError:
+    return UsageError(
+        f"the Airflow DB URL is set through {where}, which bd does not evaluate",
+        hint="pass --conn URL or set BD_AIRFLOW_CONN (e.g. BD_AIRFLOW_CONN=$(your command))",
+    )
+
+
+def _from_airflow_cfg(cfg: Path, env: Mapping[str, str]) -> tuple[str, str] | None:
+    import configparser  # only commands that need the Airflow DB pay for it
+
     if not cfg.is_file():
         return None
-    parser = configparser.ConfigParser(interpolation=None, strict=False)
+    # Airflow's parser is a ConfigParser with basic interpolation: `%%` in the file means `%`.
+    parser = configparser.ConfigParser(strict=False)
     try:
         parser.read(cfg, encoding="utf-8")
+        for section in ("database", "core"):
+            value = parser.get(section, "sql_alchemy_conn", fallback="").strip()
+            if value:
+                return _expand(value, env), f"{cfg} [{section}]"
+        for section in ("database", "core"):
+            for suffix in ("cmd", "secret"):
+                if parser.get(section, f"sql_alchemy_conn_{suffix}", fallback="").strip():
+                    raise _refuse_indirect(f"sql_alchemy_conn_{suffix} in {cfg} [{section}]")
     except (configparser.Error, UnicodeDecodeError) as e:
-        raise UsageError(f"cannot parse {cfg}: {type(e).__name__}") from e
-    for section in ("database", "core"):
-        value = parser.get(section, "sql_alchemy_conn", fallback="").strip()
-        if value:
-            return value, f"{cfg} [{section}]"
+        raise UsageError(
+            f"cannot parse {cfg}: {type(e).__name__}", hint="a literal % must be written %% in airflow.cfg"
+        ) from e
     return None
 
 
@@ -169,11 +229,19 @@ def resolve_airflow_db(*, conn: str | None = None, env: Mapping[str, str] | None
     env = os.environ if env is None else env
     if conn:
         return AirflowDbSettings(conn, "--conn")
-    for var in ("BD_AIRFLOW_CONN", "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CORE__SQL_ALCHEMY_CONN"):
-        if env.get(var):
-            return AirflowDbSettings(env[var], var)
-    home = airflow_home(env)
-    found = _from_airflow_cfg(home / "airflow.cfg")
+    if env.get("BD_AIRFLOW_CONN"):
+        return AirflowDbSettings(env["BD_AIRFLOW_CONN"], "BD_AIRFLOW_CONN")
+    # Airflow's own lookup order: env var, then its _CMD and _SECRET variants; the new [database]
+    # name before the deprecated [core] one.
+    for suffix in ("", "_CMD", "_SECRET"):
+        for section in ("DATABASE", "CORE"):
+            var = f"AIRFLOW__{section}__SQL_ALCHEMY_CONN{suffix}"
+            if not env.get(var):
+                continue
+            if suffix:
+                raise _refuse_indirect(var)
+            return AirflowDbSettings(_expand(env[var], env), var)
+    found = _from_airflow_cfg(airflow_config_file(env), env)
     if found is not None:
         return AirflowDbSettings(*found)
-    return AirflowDbSettings(f"sqlite:///{home / 'airflow.db'}", "default ($AIRFLOW_HOME/airflow.db)")
+    return AirflowDbSettings(f"sqlite:///{airflow_home(env) / 'airflow.db'}", "default ($AIRFLOW_HOME/airflow.db)")

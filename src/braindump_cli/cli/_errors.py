@@ -32,22 +32,29 @@ def handle(exc: BaseException, ctx: Context | None) -> int:
     """Print one line (plus a hint) for `exc` on stderr and return the exit code to use."""
     debug = debug_enabled(ctx)
     if isinstance(exc, (KeyboardInterrupt, typer.Abort)):
-        if isinstance(exc, KeyboardInterrupt) or debug:
-            error_line("interrupted")
-        else:
-            error_line("aborted")
-        return int(ExitCode.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else ExitCode.ERROR)
+        # typer.Abort comes from Ctrl-C (or end of input) at a prompt: the same as an interrupt.
+        error_line("interrupted")
+        return int(ExitCode.INTERRUPTED)
     if debug:
         traceback.print_exception(exc, file=sys.stderr)
     if isinstance(exc, BdError):
         error_line(exc.message, exc.hint)
         return int(exc.exit_code)
-    detail = str(exc).splitlines()[0] if str(exc) else ""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
     error_line(
-        f"unexpected {type(exc).__name__}" + (f": {detail}" if detail else ""),
+        f"unexpected {type(exc).__name__}" + (f": {lines[0]}" if lines else ""),
         None if debug else "run again with --debug for a traceback, and report it",
     )
     return int(ExitCode.ERROR)
+
+
+def _silence_stdout() -> None:
+    """stdout's reader went away (`bd ... | head`): drop what is left instead of a traceback at exit."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
 
 
 class BdGroup(typer.core.TyperGroup):
@@ -66,6 +73,10 @@ class BdGroup(typer.core.TyperGroup):
     ) -> Any:
         try:
             rv = super().main(args=args, prog_name=prog_name, complete_var=complete_var, standalone_mode=False, **extra)
+            sys.stdout.flush()
+        except BrokenPipeError:
+            _silence_stdout()
+            code = int(ExitCode.ERROR)
         except NoArgsIsHelpError as e:
             e.show()
             code = e.exit_code
@@ -74,20 +85,22 @@ class BdGroup(typer.core.TyperGroup):
             error_line(e.format_message(), f"see `{command} --help`")
             code = int(ExitCode.USAGE)
         except typer.TyperException as e:
-            error_line(e.format_message()) if hasattr(e, "format_message") else error_line(str(e))
-            code = int(getattr(e, "exit_code", ExitCode.ERROR))
+            error_line(e.format_message())
+            code = int(e.exit_code)
         except (KeyboardInterrupt, typer.Abort) as e:
             code = handle(e, None)
         else:
+            # `invoke` returns None, so an int here is the code of a `typer.Exit`.
             code = rv if isinstance(rv, int) else 0
         if not standalone_mode:
             return code
         sys.exit(code)
 
-    def invoke(self, ctx: Context) -> Any:
+    def invoke(self, ctx: Context) -> None:
+        """Run the command; its return value is dropped, so it can never become an exit code."""
         try:
-            return super().invoke(ctx)
-        except (typer.Exit, typer.TyperException):
+            super().invoke(ctx)
+        except (typer.Exit, typer.TyperException, BrokenPipeError):
             raise
         except (KeyboardInterrupt, Exception) as exc:
             code = handle(exc, ctx)

@@ -93,10 +93,26 @@ def cassandra(
 
 
 def confirm(question: str, *, yes: bool) -> None:
-    """Ask on stderr before a destructive step; `--yes` skips it. Without a terminal, refuse."""
+    """Ask on stderr before a destructive step; `--yes` skips it. Without a terminal, refuse.
+
+    The prompt and the answer never touch stdout (click's prompt echoes a character there), so
+    `-o json > file` stays clean. Ctrl-C propagates as KeyboardInterrupt (exit 130).
+    """
     if yes:
         return
     if not sys.stdin.isatty():
         raise UsageError("confirmation needed but stdin is not a terminal", hint="pass --yes to run unattended")
-    if not typer.confirm(question, default=False, err=True):
-        raise AbortedError("nothing was changed (answered no)")
+    while True:
+        sys.stderr.write(f"{question} [y/N]: ")
+        sys.stderr.flush()
+        line = sys.stdin.readline()
+        if not line:  # end of input
+            sys.stderr.write("\n")
+            break
+        answer = line.strip().lower()
+        if answer in {"y", "yes"}:
+            return
+        if answer in {"", "n", "no"}:
+            break
+        sys.stderr.write("please answer y or n\n")
+    raise AbortedError("nothing was changed (answered no)")

@@ -5,10 +5,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import enum
-import json
+import math
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -51,11 +50,20 @@ def to_jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # NaN and infinities are not JSON
     if isinstance(value, bytes):
         return value.hex()
+    decimal = sys.modules.get("decimal")  # a Decimal exists only once a DB driver imported the module
+    if decimal is not None and isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
     return value
+
+
+def _dumps(value: Any, *, indent: int | None = None) -> str:
+    import json  # imported when printing, not when `bd --help` loads this module
+
+    return json.dumps(value, indent=indent, ensure_ascii=False, allow_nan=False)
 
 
 def _write(text: str) -> None:
@@ -102,16 +110,15 @@ def emit(
     json: one document. jsonl: one object per line (`jsonl_rows` picks the rows of a report;
     a list is its own rows). table: `table(data)` renders it for people.
     """
-    plain = to_jsonable(data)
-    if fmt is OutputFormat.json:
-        _write(json.dumps(plain, indent=2, ensure_ascii=False) + "\n")
-    elif fmt is OutputFormat.jsonl:
-        rows = to_jsonable(list(jsonl_rows(data))) if jsonl_rows else (plain if isinstance(plain, list) else [plain])
-        _write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
-    elif table is not None:
+    if fmt is OutputFormat.table and table is not None:
         table(data)
+        return
+    plain = to_jsonable(data)
+    if fmt is OutputFormat.jsonl:
+        rows = to_jsonable(list(jsonl_rows(data))) if jsonl_rows else (plain if isinstance(plain, list) else [plain])
+        _write("".join(_dumps(r) + "\n" for r in rows))
     else:
-        _write(json.dumps(plain, indent=2, ensure_ascii=False) + "\n")
+        _write(_dumps(plain, indent=2) + "\n")
 
 
 def info(message: str) -> None:
@@ -124,6 +131,8 @@ def warn(message: str) -> None:
 
 
 def error_line(message: str, hint: str | None = None) -> None:
+    """`bd: error: <message>` on one line (inner newlines folded), then `hint: <next step>`."""
+    message = " ".join(line.strip() for line in message.splitlines() if line.strip())
     print(f"bd: error: {redact_text(message)}", file=sys.stderr, flush=True)
     if hint:
         print(f"hint: {redact_text(hint)}", file=sys.stderr, flush=True)
