@@ -15,6 +15,7 @@ from collections.abc import Callable
 # (label, module, function): each function takes `progress=` and returns once its artefacts exist.
 STEPS: list[tuple[str, str, str]] = [
     ("kube-apiserver + etcd + kubectl", "braindump_cli.servers.kube_build", "ensure_kube_binaries"),
+    ("cassandra 5.0 jars", "braindump_cli.servers.cassandra", "ensure_cassandra_jars"),
 ]
 
 

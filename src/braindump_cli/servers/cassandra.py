@@ -1,0 +1,481 @@
+"""Start a real Cassandra 5.0 cluster on loopback from Maven Central jars (tests, benchmarks, `bd sandbox`).
+
+The jars come from `cassandra-all` and its runtime dependencies (`mvn dependency:copy-dependencies`),
+cached under `cache_root()/cassandra/<version>/lib`. The binary tarball is not served by Maven
+Central, so the yaml, logback config and JVM options are written here. Node i listens on
+127.0.0.i with the same CQL/storage ports (as ccm does) and its own local JMX port 7i00.
+Tokens are pre-generated (seeded, so every run builds the same, deliberately uneven ring) and
+nodes start one after another, as concurrent joins may otherwise clash.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from braindump_cli.servers._cache import cache_root
+
+CASSANDRA_VERSION = "5.0.8"
+CQL_PORT = 9042
+STORAGE_PORT = 7000
+NUM_TOKENS = 16
+READY_LINE = "Starting listening for CQL clients"
+DEFAULT_SUPERUSER = ("cassandra", "cassandra")
+
+Progress = Callable[[str], None]
+
+# The JPMS flags of conf/jvm17-server.options in the Cassandra 5.0 distribution.
+JVM17_FLAGS = [
+    "--add-exports=java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-exports=java.management.rmi/com.sun.jmx.remote.internal.rmi=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.registry=ALL-UNNAMED",
+    "--add-exports=java.rmi/sun.rmi.server=ALL-UNNAMED",
+    "--add-exports=java.sql/java.sql=ALL-UNNAMED",
+    "--add-exports=java.base/java.lang.ref=ALL-UNNAMED",
+    "--add-exports=jdk.unsupported/sun.misc=ALL-UNNAMED",
+    "--add-exports=jdk.compiler/com.sun.tools.javac.file=ALL-UNNAMED",
+    "--add-exports=jdk.attach/sun.tools.attach=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.loader=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.ref=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.reflect=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.math=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.module=ALL-UNNAMED",
+    "--add-opens=java.base/jdk.internal.util.jar=ALL-UNNAMED",
+    "--add-opens=jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens=java.base/sun.nio.ch=ALL-UNNAMED",
+    "--add-opens=java.base/java.io=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang.reflect=ALL-UNNAMED",
+    "--add-opens=jdk.compiler/com.sun.tools.javac=ALL-UNNAMED",
+    "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--add-opens=java.base/java.util=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dio.netty.allocator.useCacheForAllThreads=true",
+    "-Dio.netty.allocator.maxOrder=11",
+]
+
+# Small machine (2 cores shared by several nodes): C1 only, few GC threads, short thread stacks.
+LIGHT_JVM_FLAGS = [
+    "-XX:+UseG1GC",
+    "-XX:ParallelGCThreads=1",
+    "-XX:ConcGCThreads=1",
+    "-XX:TieredStopAtLevel=1",
+    "-XX:CICompilerCount=1",
+    "-Xss256k",
+    "-XX:MaxDirectMemorySize=256M",
+]
+
+# A short-lived JMX client: start fast rather than run fast.
+NODETOOL_FAST_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"]
+
+POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
+  <modelVersion>4.0.0</modelVersion>
+  <groupId>bd</groupId><artifactId>bd-cassandra</artifactId><version>1</version>
+  <dependencies>
+    <dependency><groupId>org.apache.cassandra</groupId><artifactId>cassandra-all</artifactId><version>{version}</version></dependency>
+  </dependencies>
+</project>
+"""
+
+# nodetool logs to stdout by default: silence it so its output can be parsed.
+LOGBACK_TOOLS = """<configuration scan="false"><root level="OFF"/></configuration>
+"""
+
+LOGBACK = """<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.FileAppender">
+    <file>{log}</file>
+    <encoder><pattern>%-5level [%thread] %date{{ISO8601}} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <logger name="org.apache.cassandra" level="INFO"/>
+  <root level="WARN"><appender-ref ref="FILE"/></root>
+</configuration>
+"""
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+def cassandra_dir(version: str = CASSANDRA_VERSION) -> Path:
+    return cache_root() / "cassandra" / version
+
+
+def ensure_cassandra_jars(*, progress: Progress = _noop, version: str = CASSANDRA_VERSION) -> Path:
+    """The directory holding cassandra-all and its runtime jars; fetched with Maven once, then cached."""
+    root = cassandra_dir(version)
+    lib = root / "lib"
+    stamp = root / ".complete"
+    if stamp.is_file() and (lib / f"cassandra-all-{version}.jar").is_file():
+        progress(f"cached: {lib}")
+        return lib
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise FileNotFoundError("mvn is not installed (Debian: apt-get install maven)")
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "pom.xml").write_text(POM.format(version=version))
+    staging = root / "lib.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    progress(f"fetching cassandra-all {version} and its runtime dependencies from Maven Central")
+    proc = subprocess.run(
+        [
+            mvn,
+            "-q",
+            "-B",
+            "dependency:copy-dependencies",
+            "-DincludeScope=runtime",
+            f"-DoutputDirectory={staging}",
+        ],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"mvn dependency:copy-dependencies failed:\n{(proc.stdout + proc.stderr)[-4000:]}")
+    if not (staging / f"cassandra-all-{version}.jar").is_file():
+        raise RuntimeError(f"mvn finished but {staging} has no cassandra-all-{version}.jar")
+    shutil.rmtree(lib, ignore_errors=True)
+    staging.rename(lib)
+    stamp.write_text(f"{len(list(lib.glob('*.jar')))} jars\n")
+    progress(f"{len(list(lib.glob('*.jar')))} jars in {lib}")
+    return lib
+
+
+def java_command(lib: Path, main: str, *, jvm: Sequence[str] = ()) -> list[str]:
+    java = shutil.which("java")
+    if java is None:
+        raise FileNotFoundError("java is not installed (Debian: apt-get install openjdk-17-jre-headless)")
+    return [java, *JVM17_FLAGS, *jvm, "-cp", f"{lib}/*", main]
+
+
+def generate_tokens(count: int, *, num_tokens: int = NUM_TOKENS, seed: int = 20250508) -> list[list[int]]:
+    """Distinct random Murmur3 tokens per node: an uneven ring is a sharper test of ownership math."""
+    rng = random.Random(seed)  # noqa: S311 - reproducible test tokens, not secrets
+    seen: set[int] = set()
+    out: list[list[int]] = []
+    for _ in range(count):
+        tokens: list[int] = []
+        while len(tokens) < num_tokens:
+            t = rng.randrange(-(2**63) + 1, 2**63)
+            if t not in seen:
+                seen.add(t)
+                tokens.append(t)
+        out.append(sorted(tokens))
+    return out
+
+
+def default_layout(nodes: int, dcs: int) -> list[tuple[str, str]]:
+    """(datacenter, rack) per node: with two DCs the first DC takes the larger half; racks alternate."""
+    if dcs not in (1, 2):
+        raise ValueError("dcs must be 1 or 2")
+    first = nodes if dcs == 1 else (nodes + 1) // 2
+    layout = []
+    for i in range(nodes):
+        dc, k = ("dc1", i) if i < first else ("dc2", i - first)
+        layout.append((dc, f"rack{k % 2 + 1}"))
+    return layout
+
+
+@dataclass
+class CassandraNode:
+    index: int
+    address: str
+    jmx_port: int
+    datacenter: str
+    rack: str
+    tokens: list[int]
+    directory: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log_file(self) -> Path:
+        return self.directory / "logs" / "system.log"
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.poll() is None else None
+
+
+@dataclass
+class CassandraCluster:
+    workdir: Path
+    lib: Path
+    nodes: list[CassandraNode]
+    cluster_name: str
+    snitch: str
+    authenticator: str
+    heap: str
+    die_with_parent: bool = True
+    progress: Progress = field(default=_noop, repr=False)
+
+    @property
+    def contact_points(self) -> list[str]:
+        return [n.address for n in self.nodes]
+
+    @property
+    def superuser(self) -> tuple[str, str]:
+        return DEFAULT_SUPERUSER
+
+    def node(self, i: int) -> CassandraNode:
+        return self.nodes[i - 1]
+
+    def nodetool(self, i: int, *args: str, timeout: float = 120) -> str:
+        """Run nodetool (from the same jars) against node i over its local JMX port."""
+        node = self.node(i)
+        cmd = java_command(
+            self.lib,
+            "org.apache.cassandra.tools.NodeTool",
+            jvm=["-Xmx256M", *NODETOOL_FAST_FLAGS, f"-Dlogback.configurationFile={self._tools_logback()}"],
+        )
+        cmd += ["-h", "127.0.0.1", "-p", str(node.jmx_port), *args]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError(f"nodetool {' '.join(args)} on node {i} failed: {(proc.stdout + proc.stderr)[-2000:]}")
+        return proc.stdout
+
+    def _tools_logback(self) -> Path:
+        path = self.workdir / "logback-tools.xml"
+        if not path.exists():
+            path.write_text(LOGBACK_TOOLS)
+        return path
+
+    def start_node(self, i: int, *, timeout: float = 300) -> None:
+        node = self.node(i)
+        if node.pid is not None:
+            return
+        _check_free(node)
+        logs = node.directory / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        offset = node.log_file.stat().st_size if node.log_file.exists() else 0
+        cmd = java_command(
+            self.lib,
+            "org.apache.cassandra.service.CassandraDaemon",
+            jvm=[
+                f"-Xms{self.heap}",
+                f"-Xmx{self.heap}",
+                *LIGHT_JVM_FLAGS,
+                "-Djdk.attach.allowAttachSelf=true",
+                f"-Dcassandra.config=file://{node.directory / 'cassandra.yaml'}",
+                f"-Dcassandra.storagedir={node.directory}",
+                f"-Dcassandra.logdir={logs}",
+                f"-Dlogback.configurationFile={node.directory / 'logback.xml'}",
+                "-Dcassandra-foreground=yes",
+                f"-Dcassandra.jmx.local.port={node.jmx_port}",
+                "-Dcassandra.skip_wait_for_gossip_to_settle=0",
+                "-Dcassandra.ring_delay_ms=1000",
+                "-Dcassandra.superuser_setup_delay_ms=0",
+                f"-Dcassandra-rackdc.properties=file://{node.directory / 'cassandra-rackdc.properties'}",
+            ],
+        )
+        self.progress(f"starting node {i} on {node.address} ({node.datacenter}/{node.rack})")
+        out = open(logs / "stdout.log", "ab")  # noqa: SIM115 - handed to the child, closed below
+        try:
+            node.process = subprocess.Popen(
+                cmd,
+                cwd=node.directory,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent if self.die_with_parent else None,
+            )
+        finally:
+            out.close()
+        self._wait_ready(node, offset, timeout)
+
+    def _wait_ready(self, node: CassandraNode, offset: int, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        start = time.monotonic()
+        while time.monotonic() < deadline:
+            if node.process is None or node.process.poll() is not None:
+                raise RuntimeError(f"node {node.index} exited during start-up; see {node.log_file}:\n{_tail(node)}")
+            if node.log_file.exists():
+                with node.log_file.open("rb") as f:
+                    f.seek(offset)
+                    if READY_LINE.encode() in f.read():
+                        self.progress(f"node {node.index} ready after {time.monotonic() - start:.0f}s")
+                        return
+            time.sleep(0.5)
+        raise RuntimeError(f"node {node.index} not ready after {timeout:.0f}s; see {node.log_file}:\n{_tail(node)}")
+
+    def kill_node(self, i: int) -> None:
+        """SIGKILL the node's JVM (by the pid this harness started): a crash, not a drain."""
+        node = self.node(i)
+        if node.process is None:
+            return
+        if node.process.poll() is None:
+            os.kill(node.process.pid, signal.SIGKILL)
+        node.process.wait(timeout=30)
+        node.process = None
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            if node.process is not None and node.process.poll() is None:
+                node.process.terminate()
+        for node in self.nodes:
+            if node.process is None:
+                continue
+            try:
+                node.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                node.process.wait(timeout=10)
+            node.process = None
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGKILL the JVM if the process that started it dies (no orphans)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL("libc.so.6", use_errno=True).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def _tail(node: CassandraNode, lines: int = 30) -> str:
+    for f in (node.log_file, node.directory / "logs" / "stdout.log"):
+        if f.exists():
+            text = f.read_text(errors="replace").splitlines()
+            errors = [ln for ln in text if ln.startswith(("ERROR", "Exception", "Error"))]
+            return "\n".join((errors or text)[-lines:])
+    return "(no log)"
+
+
+def _check_free(node: CassandraNode) -> None:
+    for host, port in ((node.address, CQL_PORT), (node.address, STORAGE_PORT), ("127.0.0.1", node.jmx_port)):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                s.bind((host, port))
+            except OSError as e:
+                raise RuntimeError(
+                    f"{host}:{port} is in use ({e.strerror}); another Cassandra (or ccm cluster) is running here"
+                ) from e
+
+
+def _yaml(cluster_name: str, node: CassandraNode, seed: str, snitch: str, authenticator: str) -> str:
+    d = node.directory
+    tokens = ",".join(str(t) for t in node.tokens)
+    return f"""\
+cluster_name: '{cluster_name}'
+num_tokens: {len(node.tokens)}
+initial_token: '{tokens}'
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: {snitch}
+authenticator: {authenticator}
+authorizer: AllowAllAuthorizer
+role_manager: CassandraRoleManager
+commitlog_sync: periodic
+commitlog_sync_period: 10000ms
+commitlog_segment_size: 8MiB
+data_file_directories: ['{d / "data"}']
+commitlog_directory: '{d / "commitlog"}'
+hints_directory: '{d / "hints"}'
+saved_caches_directory: '{d / "saved_caches"}'
+cdc_raw_directory: '{d / "cdc_raw"}'
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "{seed}:{STORAGE_PORT}"
+listen_address: {node.address}
+rpc_address: {node.address}
+storage_port: {STORAGE_PORT}
+native_transport_port: {CQL_PORT}
+start_native_transport: true
+auto_bootstrap: false
+auto_snapshot: false
+hinted_handoff_enabled: false
+concurrent_reads: 4
+concurrent_writes: 4
+concurrent_counter_writes: 2
+concurrent_materialized_view_writes: 2
+concurrent_compactors: 1
+native_transport_max_threads: 16
+memtable_heap_space: 48MiB
+memtable_offheap_space: 48MiB
+key_cache_size: 8MiB
+counter_cache_size: 0MiB
+prepared_statements_cache_size: 4MiB
+index_summary_capacity: 4MiB
+compaction_throughput: 0MiB/s
+write_request_timeout: 2000ms
+read_request_timeout: 5000ms
+range_request_timeout: 10000ms
+request_timeout: 10000ms
+storage_compatibility_mode: NONE
+"""
+
+
+def start_cluster(
+    workdir: Path,
+    *,
+    nodes: int = 3,
+    dcs: int = 1,
+    layout: Sequence[tuple[str, str]] | None = None,
+    cluster_name: str = "bd-test",
+    authenticator: str = "AllowAllAuthenticator",
+    heap: str = "512M",
+    die_with_parent: bool = True,
+    progress: Progress = _noop,
+) -> CassandraCluster:
+    """Write the config of every node under `workdir` and start them one after another.
+
+    `layout` gives (datacenter, rack) per node and implies GossipingPropertyFileSnitch; without it,
+    one DC uses SimpleSnitch and two DCs use the default split of `default_layout`.
+    `die_with_parent` (default) kills the JVMs when the calling process dies; `bd sandbox` turns it off.
+    On failure every node started so far is stopped before the error propagates.
+    """
+    lib = ensure_cassandra_jars(progress=progress)
+    if layout is None:
+        layout = default_layout(nodes, dcs)
+        snitch = "SimpleSnitch" if dcs == 1 else "GossipingPropertyFileSnitch"
+    else:
+        nodes = len(layout)
+        snitch = "GossipingPropertyFileSnitch"
+    if not 1 <= nodes <= 9:
+        raise ValueError("between 1 and 9 nodes (JMX ports 7100..7900)")
+    tokens = generate_tokens(nodes)
+    members = []
+    for i in range(1, nodes + 1):
+        dc, rack = layout[i - 1]
+        d = workdir / f"node{i}"
+        d.mkdir(parents=True, exist_ok=True)
+        member = CassandraNode(i, f"127.0.0.{i}", 7000 + 100 * i, dc, rack, tokens[i - 1], d)
+        (d / "cassandra.yaml").write_text(_yaml(cluster_name, member, "127.0.0.1", snitch, authenticator))
+        (d / "logback.xml").write_text(LOGBACK.format(log=d / "logs" / "system.log"))
+        (d / "cassandra-rackdc.properties").write_text(f"dc={dc}\nrack={rack}\nprefer_local=true\n")
+        members.append(member)
+    cluster = CassandraCluster(
+        workdir, lib, members, cluster_name, snitch, authenticator, heap, die_with_parent, progress
+    )
+    try:
+        for i in range(1, nodes + 1):
+            cluster.start_node(i)
+    except BaseException:
+        cluster.stop()
+        raise
+    return cluster
+
+
+def main() -> None:  # pragma: no cover - manual smoke run: python -m braindump_cli.servers.cassandra
+    import sys
+
+    work = Path(tempfile.mkdtemp(prefix="bd-cassandra-"))
+    start = time.monotonic()
+    cluster = start_cluster(work, nodes=int(sys.argv[1]) if len(sys.argv) > 1 else 3, dcs=2, progress=print)
+    print(f"cluster up in {time.monotonic() - start:.0f}s under {work}")
+    try:
+        print(cluster.nodetool(1, "status"))
+    finally:
+        cluster.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
