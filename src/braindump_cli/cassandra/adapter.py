@@ -1,0 +1,453 @@
+"""The only module that talks CQL: builds `model.Ring`/`model.Keyspace` from system tables.
+
+cassandra-driver is imported lazily inside functions. The driver's own schema and token metadata
+are turned off: bd reads `system.local`, `system.peers_v2` and `system_schema.*` itself, so
+connecting stays fast on a 1,000-node ring (the driver would rebuild a replica map per keyspace).
+Every name the user gives is a bound parameter of a query on a system table; bd never pastes an
+identifier into CQL text.
+
+Liveness is the client's view: the load-balancing policy is DC-aware with every remote host at
+REMOTE distance, so bd opens one connection to every node of every DC and a node is up when that
+connection is open (the driver alone leaves remote-DC hosts "unknown").
+"""
+
+from __future__ import annotations
+
+import logging
+import ssl
+import threading
+import time
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from braindump_cli.cassandra.model import Keyspace, Node, Replication, Ring
+from braindump_cli.errors import NotFoundError, PermissionDeniedError, UnreachableError, UsageError
+from braindump_cli.settings import CassandraSettings
+
+log = logging.getLogger(__name__)
+
+# Remote DCs get this many hosts at REMOTE distance: all of them, in any real cluster.
+_ALL_REMOTE_HOSTS = 1_000_000
+
+_GOSSIP_STATES = {
+    "NORMAL": "NORMAL",
+    "BOOT": "JOINING",
+    "BOOT_REPLACE": "JOINING",
+    "LEAVING": "LEAVING",
+    "LEFT": "LEFT",
+    "MOVING": "MOVING",
+    "REMOVING": "REMOVING",
+    "REMOVED": "REMOVED",
+    "HIBERNATE": "HIBERNATE",
+    "SHUTDOWN": "SHUTDOWN",
+}
+
+
+def quote_identifier(name: str) -> str:
+    """A CQL identifier, double-quoted with embedded quotes doubled (case and unicode preserved)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+@dataclass(frozen=True)
+class KeyColumn:
+    name: str
+    cql_type: str
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """What the coordinator's system tables say about one node, beyond `model.Node`."""
+
+    address: str
+    schema_version: str | None
+    native_address: str | None
+
+
+@dataclass(frozen=True)
+class NodeViews:
+    """Node-local virtual tables (system_views, Cassandra 4.0+); `error` says why they are missing."""
+
+    address: str
+    available: bool
+    error: str | None = None
+    pending_compactions: int | None = None
+    active_compactions: int | None = None
+    sstable_tasks: int | None = None
+    thread_pool_backlog: Mapping[str, int] = field(default_factory=dict)
+    blocked_thread_pools: Mapping[str, int] = field(default_factory=dict)
+    disk_usage_mib: int | None = None
+    client_connections: int | None = None
+
+
+def _silence_driver_logging() -> None:
+    # Without a handler anywhere, Python's last-resort handler would print the driver's
+    # reconnect warnings on stderr; --debug configures the root logger, which still receives them.
+    drv = logging.getLogger("cassandra")
+    if not any(isinstance(h, logging.NullHandler) for h in drv.handlers):
+        drv.addHandler(logging.NullHandler())
+
+
+def _ssl_context(settings: CassandraSettings) -> ssl.SSLContext | None:
+    if not settings.uses_tls:
+        return None
+    ctx = ssl.create_default_context(cafile=str(settings.ssl_ca) if settings.ssl_ca else None)
+    if settings.ssl_cert is not None:
+        try:
+            ctx.load_cert_chain(str(settings.ssl_cert), str(settings.ssl_key) if settings.ssl_key else None)
+        except (OSError, ssl.SSLError) as e:
+            raise UsageError(f"cannot load the TLS client certificate {settings.ssl_cert}: {e}") from e
+    if not settings.ssl_verify:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def _describe_no_host(exc: Exception) -> tuple[str, bool]:
+    """A one-line reason from NoHostAvailable's per-host errors, and whether it is an auth failure."""
+    errors = getattr(exc, "errors", None) or {}
+    auth = False
+    parts = []
+    for endpoint, err in list(errors.items())[:3]:
+        name = type(err).__name__
+        auth = auth or "Authentication" in name or "authentication" in str(err).lower()
+        detail = str(err).splitlines()[0] if str(err) else ""
+        parts.append(f"{endpoint}: {name}" + (f" ({detail[:160]})" if detail else ""))
+    return "; ".join(parts) or str(exc), auth
+
+
+class CassandraSession:
+    """One connection to a cluster. Use `connect(settings)` as a context manager."""
+
+    def __init__(self, settings: CassandraSettings) -> None:
+        self.settings = settings
+        self._deadline = time.monotonic() + settings.timeout
+        self._cluster: Any = None
+        self._session: Any = None
+        self._open()
+
+    # -- connection -------------------------------------------------------------------------
+
+    def _open(self) -> None:
+        _silence_driver_logging()
+        from cassandra.auth import PlainTextAuthProvider
+        from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
+        from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
+
+        s = self.settings
+        policy = DCAwareRoundRobinPolicy(local_dc=s.local_dc, used_hosts_per_remote_dc=_ALL_REMOTE_HOSTS)
+        profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=s.timeout)
+        auth = PlainTextAuthProvider(username=s.username, password=s.password or "") if s.username else None
+        self._cluster = Cluster(
+            contact_points=list(s.hosts),
+            port=s.port,
+            auth_provider=auth,
+            ssl_context=_ssl_context(s),
+            execution_profiles={EXEC_PROFILE_DEFAULT: profile},
+            connect_timeout=s.timeout,
+            control_connection_timeout=s.timeout,
+            schema_metadata_enabled=False,
+            token_metadata_enabled=False,
+            reconnection_policy=ExponentialReconnectionPolicy(60.0, 600.0),
+            idle_heartbeat_interval=0,
+        )
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                outcome["session"] = self._cluster.connect()
+            except BaseException as e:  # handed to the waiting thread
+                outcome["error"] = e
+
+        # The driver tries contact points one after another, each up to connect_timeout; a daemon
+        # thread lets bd give up at --timeout whatever the driver does.
+        worker = threading.Thread(target=run, name="bd-cassandra-connect", daemon=True)
+        worker.start()
+        worker.join(self._remaining())
+        where = ",".join(s.hosts) + f":{s.port}"
+        if worker.is_alive():
+            self._shutdown_background()
+            raise UnreachableError(
+                f"no Cassandra node answered at {where} within {s.timeout:g}s",
+                hint="check --hosts/--port (or BD_CASSANDRA_HOSTS) and that the nodes listen for CQL; "
+                "raise --timeout on a slow network",
+            )
+        if "error" in outcome:
+            self._shutdown_background()
+            self._raise_connect_error(outcome["error"], where)
+        self._session = outcome["session"]
+        self._wait_for_pools()
+
+    def _raise_connect_error(self, err: BaseException, where: str) -> None:
+        from cassandra.cluster import NoHostAvailable
+
+        from cassandra import AuthenticationFailed, OperationTimedOut
+
+        if isinstance(err, NoHostAvailable):
+            reason, auth = _describe_no_host(err)
+            if auth:
+                raise PermissionDeniedError(
+                    f"Cassandra at {where} refused the credentials: {reason}",
+                    hint="check --username and the password (BD_CASSANDRA_PASSWORD or --password-file)",
+                ) from err
+            raise UnreachableError(
+                f"cannot connect to Cassandra at {where}: {reason}",
+                hint="check --hosts/--port (or BD_CASSANDRA_HOSTS), TLS options and that CQL is enabled",
+            ) from err
+        if isinstance(err, AuthenticationFailed):
+            raise PermissionDeniedError(f"Cassandra at {where} refused the credentials") from err
+        if isinstance(err, (OperationTimedOut, OSError)):
+            raise UnreachableError(f"cannot connect to Cassandra at {where}: {err}") from err
+        if isinstance(err, Exception):
+            raise err
+        raise UnreachableError(f"connecting to {where} was interrupted") from err
+
+    def _wait_for_pools(self) -> None:
+        """Wait (within the deadline) for the one connection per node that tells up from down."""
+        import concurrent.futures
+
+        futures = getattr(self._session, "_initial_connect_futures", None)
+        if futures:
+            concurrent.futures.wait(futures, timeout=max(self._remaining(), 0.0))
+
+    def _remaining(self) -> float:
+        return max(self._deadline - time.monotonic(), 0.05)
+
+    def _shutdown_background(self) -> None:
+        cluster = self._cluster
+        threading.Thread(target=cluster.shutdown, name="bd-cassandra-shutdown", daemon=True).start()
+
+    def close(self) -> None:
+        if self._cluster is not None:
+            self._cluster.shutdown()
+            self._cluster = None
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def _coordinator(self) -> Any:
+        return self._cluster.get_control_connection_host()
+
+    def query(self, cql: str, params: Iterable[Any] = (), *, host: Any = None) -> list[Any]:
+        """Run one read on system tables; driver errors become bd errors."""
+        from cassandra.cluster import NoHostAvailable
+
+        from cassandra import OperationTimedOut, Unavailable
+
+        try:
+            rs = self._session.execute(cql, tuple(params), timeout=self._remaining(), host=host)
+            return list(rs)
+        except (NoHostAvailable, OperationTimedOut, Unavailable) as e:
+            raise UnreachableError(f"Cassandra did not answer `{cql.split(' WHERE ')[0]}`: {e}") from e
+
+    def local_dc(self) -> str | None:
+        policy = self._cluster.profile_manager.default.load_balancing_policy
+        dc = getattr(policy, "local_dc", None)
+        return str(dc) if dc else None
+
+    def _up_host_ids(self) -> tuple[set[str], dict[str, Any]]:
+        pools = self._session.get_pool_state()
+        up: set[str] = set()
+        hosts: dict[str, Any] = {}
+        for host in self._cluster.metadata.all_hosts():
+            hid = str(host.host_id) if host.host_id else None
+            if hid is None:
+                continue
+            hosts[hid] = host
+            state = pools.get(host)
+            if state and state.get("open_count", 0) > 0 and not state.get("shutdown"):
+                up.add(hid)
+        return up, hosts
+
+    def host_for(self, host_id: str | None) -> Any:
+        _, hosts = self._up_host_ids()
+        return hosts.get(host_id or "")
+
+    def read_ring(self) -> tuple[Ring, dict[str, NodeInfo]]:
+        """Every node with its tokens, DC, rack and liveness, plus per-node schema versions."""
+        coord = self._coordinator()
+        local_rows = self.query(
+            "SELECT broadcast_address, listen_address, rpc_address, data_center, rack, tokens, host_id, "
+            "release_version, schema_version, cluster_name, partitioner FROM system.local",
+            host=coord,
+        )
+        try:
+            peers = self.query(
+                "SELECT peer, native_address, data_center, rack, tokens, host_id, release_version, schema_version "
+                "FROM system.peers_v2",
+                host=coord,
+            )
+        except Exception:  # pre-4.0: no peers_v2
+            peers = self.query(
+                "SELECT peer, rpc_address AS native_address, data_center, rack, tokens, host_id, release_version, "
+                "schema_version FROM system.peers",
+                host=coord,
+            )
+        gossip = self._gossip(coord)
+        up, _ = self._up_host_ids()
+        loc = local_rows[0]
+        rows = [
+            (
+                str(loc.broadcast_address or loc.listen_address),
+                str(loc.rpc_address) if loc.rpc_address else None,
+                loc,
+            )
+        ]
+        rows += [(str(p.peer), str(p.native_address) if p.native_address else None, p) for p in peers]
+        nodes = []
+        infos: dict[str, NodeInfo] = {}
+        for address, native, r in rows:
+            hid = str(r.host_id) if r.host_id else None
+            g = gossip.get(address, {})
+            state = g.get("state") or "NORMAL"
+            nodes.append(
+                Node(
+                    address=address,
+                    datacenter=r.data_center or "",
+                    rack=r.rack or "",
+                    tokens=tuple(sorted(int(t) for t in (r.tokens or ()))),
+                    up=hid in up and state != "SHUTDOWN",
+                    state=state,
+                    host_id=hid,
+                    release_version=r.release_version,
+                    load_bytes=g.get("load"),
+                )
+            )
+            infos[address] = NodeInfo(address, str(r.schema_version) if r.schema_version else None, native)
+        nodes.sort(key=lambda n: _address_key(n.address))
+        ring = Ring(nodes=tuple(nodes), cluster_name=loc.cluster_name, partitioner=loc.partitioner or Ring.partitioner)
+        return ring, infos
+
+    def _gossip(self, coord: Any) -> dict[str, dict[str, Any]]:
+        """State and load per node from system_views.gossip_info (4.1+); {} where absent."""
+        try:
+            rows = self.query("SELECT * FROM system_views.gossip_info", host=coord)
+        except Exception:
+            return {}
+        out: dict[str, dict[str, Any]] = {}
+        for r in rows:
+            d = r._asdict()
+            status = d.get("status_with_port") or d.get("status") or ""
+            word = status.split(",")[0].upper() if status else ""
+            load = d.get("load")
+            try:
+                load_bytes = int(float(load)) if load else None
+            except ValueError:
+                load_bytes = None
+            out[str(d["address"])] = {"state": _GOSSIP_STATES.get(word, word or None), "load": load_bytes}
+        return out
+
+    def keyspaces(self, name: str | None = None) -> list[Keyspace]:
+        if name is None:
+            rows = self.query("SELECT keyspace_name, durable_writes, replication FROM system_schema.keyspaces")
+            tables = self.query("SELECT keyspace_name, table_name FROM system_schema.tables")
+        else:
+            rows = self.query(
+                "SELECT keyspace_name, durable_writes, replication FROM system_schema.keyspaces "
+                "WHERE keyspace_name = %s",
+                (name,),
+            )
+            if not rows:
+                raise NotFoundError(
+                    f"keyspace {name!r} does not exist",
+                    hint="names are case-sensitive; list them with `bd cassandra keyspaces`",
+                )
+            tables = self.query(
+                "SELECT keyspace_name, table_name FROM system_schema.tables WHERE keyspace_name = %s", (name,)
+            )
+        by_ks: dict[str, list[str]] = {}
+        for t in tables:
+            by_ks.setdefault(t.keyspace_name, []).append(t.table_name)
+        out = [
+            Keyspace(
+                name=r.keyspace_name,
+                replication=parse_replication(dict(r.replication or {})),
+                durable_writes=bool(r.durable_writes),
+                tables=tuple(sorted(by_ks.get(r.keyspace_name, []))),
+            )
+            for r in rows
+        ]
+        return sorted(out, key=lambda k: k.name)
+
+    def keyspace(self, name: str) -> Keyspace:
+        return self.keyspaces(name)[0]
+
+    def partition_key(self, keyspace: str, table: str) -> list[KeyColumn]:
+        """The partition key columns of a table (or materialized view) in order, with CQL types."""
+        ks = self.keyspace(keyspace)
+        rows = self.query(
+            "SELECT column_name, kind, position, type FROM system_schema.columns "
+            "WHERE keyspace_name = %s AND table_name = %s",
+            (keyspace, table),
+        )
+        keys = sorted((r for r in rows if r.kind == "partition_key"), key=lambda r: r.position)
+        if not keys:
+            raise NotFoundError(
+                f"table {table!r} does not exist in keyspace {keyspace!r}",
+                hint=f"tables of {keyspace}: {', '.join(ks.tables) or '(none)'} (names are case-sensitive)",
+            )
+        return [KeyColumn(r.column_name, r.type) for r in keys]
+
+    def setting(self, name: str, *, host: Any = None) -> str | None:
+        """One row of system_views.settings (4.0+), None where unavailable."""
+        try:
+            rows = self.query("SELECT value FROM system_views.settings WHERE name = %s", (name,), host=host)
+        except Exception:
+            return None
+        return rows[0].value if rows else None
+
+    def node_views(self, host: Any, address: str) -> NodeViews:
+        """Node-local figures from that node's own system_views tables."""
+        if host is None:
+            return NodeViews(address, False, "node is down or unreachable from this client")
+        try:
+            pools = self.query(
+                "SELECT name, active_tasks, pending_tasks, blocked_tasks FROM system_views.thread_pools", host=host
+            )
+            tasks = self.query("SELECT kind FROM system_views.sstable_tasks", host=host)
+            disk = self.query("SELECT mebibytes FROM system_views.disk_usage", host=host)
+            clients = self.query("SELECT address FROM system_views.clients", host=host)
+        except Exception as e:
+            return NodeViews(address, False, f"system_views not available (Cassandra 4.0+ has them): {e}")
+        compaction = next((p for p in pools if p.name == "CompactionExecutor"), None)
+        return NodeViews(
+            address=address,
+            available=True,
+            pending_compactions=compaction.pending_tasks if compaction else None,
+            active_compactions=compaction.active_tasks if compaction else None,
+            sstable_tasks=len(tasks),
+            thread_pool_backlog={p.name: p.pending_tasks for p in pools if p.pending_tasks},
+            blocked_thread_pools={p.name: p.blocked_tasks for p in pools if p.blocked_tasks},
+            disk_usage_mib=sum(d.mebibytes or 0 for d in disk),
+            client_connections=len(clients),
+        )
+
+
+def _address_key(address: str) -> tuple[int, ...] | tuple[str]:
+    try:
+        return tuple(int(p) for p in address.split("."))
+    except ValueError:
+        return (address,)
+
+
+def parse_replication(options: Mapping[str, str]) -> Replication:
+    """system_schema.keyspaces.replication to `Replication` (transient "3/1" counts as 3)."""
+    strategy = str(options.get("class", "")).rsplit(".", 1)[-1]
+
+    def factor(value: str) -> int:
+        return int(str(value).split("/")[0])
+
+    if strategy == "SimpleStrategy":
+        return Replication(strategy, {"": factor(options.get("replication_factor", "1"))})
+    if strategy == "NetworkTopologyStrategy":
+        return Replication(strategy, {k: factor(v) for k, v in sorted(options.items()) if k != "class"})
+    return Replication(strategy, {})
+
+
+@contextmanager
+def connect(settings: CassandraSettings) -> Iterator[CassandraSession]:
+    session = CassandraSession(settings)
+    try:
+        yield session
+    finally:
+        session.close()
