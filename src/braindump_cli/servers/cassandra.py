@@ -74,8 +74,43 @@ LIGHT_JVM_FLAGS = [
     "-XX:MaxDirectMemorySize=256M",
 ]
 
+# Many nodetool commands in one JVM: NodeTool's own `execute` (what `main` runs, minus System.exit),
+# one command per stdin line (arguments separated by tabs), each output followed by a marker line.
+NODETOOL_BATCH_JAVA = """\
+import java.io.*;
+import java.nio.charset.StandardCharsets;
+import org.apache.cassandra.tools.*;
+
+public class BdNodetoolBatch {
+    public static void main(String[] a) throws Exception {
+        INodeProbeFactory probes = new INodeProbeFactory() {
+            public NodeProbe create(String h, int p) throws IOException { return new NodeProbe(h, p); }
+            public NodeProbe create(String h, int p, String u, String pw) throws IOException {
+                return new NodeProbe(h, p, u, pw);
+            }
+        };
+        BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+        PrintStream stdout = new PrintStream(new FileOutputStream(FileDescriptor.out), true, "UTF-8");
+        String line;
+        while ((line = in.readLine()) != null) {
+            ByteArrayOutputStream buf = new ByteArrayOutputStream();
+            PrintStream ps = new PrintStream(buf, true, "UTF-8");
+            int rc = new NodeTool(probes, new Output(ps, ps)).execute(line.split("\\t", -1));
+            ps.flush();
+            stdout.print(buf.toString("UTF-8"));
+            stdout.println("@@BD-END rc=" + rc);
+        }
+    }
+}
+"""
+
 # A short-lived JMX client: start fast rather than run fast.
-NODETOOL_FAST_FLAGS = ["-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-Xshare:auto"]
+NODETOOL_FAST_FLAGS = [
+    "-XX:TieredStopAtLevel=1",
+    "-XX:+UseSerialGC",
+    "-Xshare:auto",
+    "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED",  # FileUtils' DirectBuffer cleaner (jvm17-clients.options)
+]
 
 POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
@@ -237,10 +272,64 @@ class CassandraCluster:
             jvm=["-Xmx256M", *NODETOOL_FAST_FLAGS, f"-Dlogback.configurationFile={self._tools_logback()}"],
         )
         cmd += ["-h", "127.0.0.1", "-p", str(node.jmx_port), *args]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            cmd,
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"nodetool {' '.join(args)} on node {i} failed: {(proc.stdout + proc.stderr)[-2000:]}")
         return proc.stdout
+
+    def nodetool_batch(self, i: int, commands: Sequence[Sequence[str]], *, timeout: float = 300) -> list[str]:
+        """Run many nodetool commands against node i in one JVM (same NodeTool code, no JVM start each)."""
+        node = self.node(i)
+        src = self.workdir / "BdNodetoolBatch.java"
+        if not src.exists():
+            src.write_text(NODETOOL_BATCH_JAVA)
+        cmd = java_command(
+            self.lib,
+            str(src),
+            jvm=["-Xmx256M", *NODETOOL_FAST_FLAGS, f"-Dlogback.configurationFile={self._tools_logback()}"],
+        )
+        lines = []
+        for args in commands:
+            full = ["-h", "127.0.0.1", "-p", str(node.jmx_port), *args]
+            if any("\t" in a or "\n" in a for a in full):
+                raise ValueError("nodetool_batch arguments cannot hold tabs or newlines")
+            lines.append("\t".join(full))
+        proc = subprocess.run(
+            cmd,
+            input="\n".join(lines) + "\n",
+            capture_output=True,
+            text=True,
+            encoding="utf-8",
+            timeout=timeout,
+            check=False,
+            env={**os.environ, "LC_ALL": "C.UTF-8"},
+        )
+        outputs: list[str] = []
+        current: list[str] = []
+        for line in proc.stdout.splitlines(keepends=True):
+            at = line.find("@@BD-END rc=")
+            if at >= 0:  # the marker may follow output that did not end its last line
+                current.append(line[:at])
+                rc = int(line[at:].strip().split("=", 1)[1])
+                if rc != 0:
+                    raise RuntimeError(f"nodetool {commands[len(outputs)]} on node {i} failed: {''.join(current)}")
+                outputs.append("".join(current))
+                current = []
+            else:
+                current.append(line)
+        if proc.returncode != 0 or len(outputs) != len(commands):
+            raise RuntimeError(
+                f"nodetool batch on node {i} failed ({proc.returncode}): {(proc.stdout + proc.stderr)[-2000:]}"
+            )
+        return outputs
 
     def _tools_logback(self) -> Path:
         path = self.workdir / "logback-tools.xml"
