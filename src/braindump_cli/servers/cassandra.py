@@ -512,6 +512,8 @@ def start_cluster(
     authenticator: str = "AllowAllAuthenticator",
     heap: str = "512M",
     die_with_parent: bool = True,
+    address_base: int = 1,
+    jmx_port_base: int = 7000,
     progress: Progress = _noop,
 ) -> CassandraCluster:
     """Write the config of every node under `workdir` and start them one after another.
@@ -519,6 +521,8 @@ def start_cluster(
     `layout` gives (datacenter, rack) per node and implies GossipingPropertyFileSnitch; without it,
     one DC uses SimpleSnitch and two DCs use the default split of `default_layout`.
     `die_with_parent` (default) kills the JVMs when the calling process dies; `bd sandbox` turns it off.
+    Node i listens on 127.0.0.(address_base + i - 1) with JMX port jmx_port_base + 100 * i, so a
+    second cluster (e.g. `bd sandbox up --cassandra-ip 127.0.0.11`) can run beside the tests' one.
     On failure every node started so far is stopped before the error propagates.
     """
     lib = ensure_cassandra_jars(progress=progress)
@@ -530,14 +534,18 @@ def start_cluster(
         snitch = "GossipingPropertyFileSnitch"
     if not 1 <= nodes <= 9:
         raise ValueError("between 1 and 9 nodes (JMX ports 7100..7900)")
+    if not 1 <= address_base <= 255 - nodes:
+        raise ValueError(f"address_base {address_base}: nodes would leave 127.0.0.1..127.0.0.254")
     tokens = generate_tokens(nodes)
     members = []
     for i in range(1, nodes + 1):
         dc, rack = layout[i - 1]
         d = workdir / f"node{i}"
         d.mkdir(parents=True, exist_ok=True)
-        member = CassandraNode(i, f"127.0.0.{i}", 7000 + 100 * i, dc, rack, tokens[i - 1], d)
-        (d / "cassandra.yaml").write_text(_yaml(cluster_name, member, "127.0.0.1", snitch, authenticator))
+        address = f"127.0.0.{address_base + i - 1}"
+        member = CassandraNode(i, address, jmx_port_base + 100 * i, dc, rack, tokens[i - 1], d)
+        seed = f"127.0.0.{address_base}"
+        (d / "cassandra.yaml").write_text(_yaml(cluster_name, member, seed, snitch, authenticator))
         (d / "logback.xml").write_text(LOGBACK.format(log=d / "logs" / "system.log"))
         (d / "cassandra-rackdc.properties").write_text(f"dc={dc}\nrack={rack}\nprefer_local=true\n")
         members.append(member)
