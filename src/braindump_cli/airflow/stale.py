@@ -153,7 +153,7 @@ def _find_stale(dags: Sequence[ActiveDag]) -> list[StaleDag]:
     return stale
 
 
-def find_stale_dags(
+def stale_dags(
     settings: AirflowDbSettings,
     *,
     deactivate: bool = False,
