@@ -1,0 +1,70 @@
+"""Every command has help text with an `Example: bd ...` line and an entry on its group's docs page.
+
+The commands come from the live command tree of the root app, so a command added without help or
+docs fails here.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import typer.main
+
+from braindump_cli.cli.app import app
+
+DOCS = Path(__file__).resolve().parents[2] / "docs"
+
+
+def _commands() -> list[tuple[str, str, str]]:
+    """(group, command, help text) for every leaf command."""
+    root = typer.main.get_command(app)
+    out = []
+    for group_name, group in sorted(getattr(root, "commands", {}).items()):
+        for name, command in sorted(getattr(group, "commands", {}).items()):
+            out.append((group_name, name, command.help or ""))
+    return out
+
+
+COMMANDS = _commands()
+
+
+def test_the_tree_is_not_empty() -> None:
+    """Guards the parametrised tests below against passing vacuously over an empty tree."""
+    root = typer.main.get_command(app)
+    assert set(getattr(root, "commands", {})) >= {"crd", "operator", "cassandra", "airflow", "sandbox"}
+
+
+@pytest.mark.parametrize(("group", "name", "help_text"), COMMANDS, ids=[f"{g} {n}" for g, n, _ in COMMANDS])
+def test_help_has_a_summary_and_an_example(group: str, name: str, help_text: str) -> None:
+    lines = [line.strip() for line in help_text.strip().splitlines()]
+    assert lines, f"`bd {group} {name}` has no help text"
+    assert lines[0], f"`bd {group} {name}`: the first line must be a one-line summary"
+    assert not lines[0].startswith("Example"), f"`bd {group} {name}`: the first line must be a summary"
+    examples = [line for line in lines if line.startswith("Example:")]
+    assert examples, f"`bd {group} {name}` help has no `Example:` line"
+    assert any(f"bd {group} {name}" in line for line in examples), (
+        f"`bd {group} {name}` example does not run `bd {group} {name}`: {examples}"
+    )
+
+
+@pytest.mark.parametrize(("group", "name", "help_text"), COMMANDS, ids=[f"{g} {n}" for g, n, _ in COMMANDS])
+def test_docs_page_has_an_entry(group: str, name: str, help_text: str) -> None:
+    page = DOCS / f"{group}.md"
+    assert page.is_file(), f"docs/{group}.md is missing"
+    assert f"bd {group} {name}" in page.read_text(encoding="utf-8"), (
+        f"docs/{group}.md has no entry for `bd {group} {name}`"
+    )
+
+
+@pytest.mark.parametrize(
+    "page", ["index.md", "exit-codes.md", "output.md", "configuration.md", "benchmarks.md", "coming-from.md"]
+)
+def test_core_docs_pages_exist(page: str) -> None:
+    assert (DOCS / page).is_file()
+
+
+def test_every_group_is_in_the_docs_index() -> None:
+    index = (DOCS / "index.md").read_text(encoding="utf-8")
+    for group in ("crd", "operator", "cassandra", "airflow", "sandbox"):
+        assert f"bd {group}" in index
