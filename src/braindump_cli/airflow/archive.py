@@ -1,0 +1,211 @@
+"""The delete-dag archive: gzip-compressed JSON lines, streamed so memory stays flat.
+
+Layout, one JSON document per line:
+
+* header: `{"bd_archive": 1, "kind": "airflow-dag", "dag_ids": [...], "created": ISO, "dialect": ...,
+  "alembic_revision": ..., "tables": {name: {"columns": [...], "types": [...], "primary_key": [...]}}}`
+* per table, a section line `{"table": name, "columns": [...]}` then one JSON array per row;
+* trailer: `{"end": true, "counts": {table: rows}}`; an archive without it is incomplete.
+
+Values that JSON cannot carry are tagged: `{"$b": base64}` for bytes, `{"$s": text}` for values
+the database gave as objects (datetimes, decimals, UUIDs; their ISO/text form goes back verbatim).
+The file is written under a `.partial` name and renamed after fsync, so a file with the final
+name is always complete.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import datetime as dt
+import gzip
+import json
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+from braindump_cli.errors import UsageError
+
+FORMAT_VERSION = 1
+KIND = "airflow-dag"
+
+
+def encode_value(value: Any) -> Any:
+    if value is None or isinstance(value, (str, int, float)):
+        return value
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return {"$s": value.isoformat()}
+    if isinstance(value, dt.timedelta):
+        return {"$td": [value.days, value.seconds, value.microseconds]}
+    if isinstance(value, (dict, list)):
+        return {"$s": json.dumps(value)}
+    return {"$s": str(value)}
+
+
+def decode_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        if "$b" in value:
+            return base64.b64decode(value["$b"])
+        if "$s" in value:
+            return value["$s"]
+        if "$td" in value:
+            days, seconds, micros = value["$td"]
+            return dt.timedelta(days=days, seconds=seconds, microseconds=micros)
+        raise UsageError(f"archive holds an unknown value tag: {sorted(value)}")
+    return value
+
+
+def _default(value: Any) -> Any:
+    return encode_value(value)
+
+
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_default)
+
+
+def _dumps(obj: Any) -> str:
+    return _encoder.encode(obj)
+
+
+class ArchiveWriter:
+    """Writes one archive; `commit()` flushes, fsyncs and renames it into place."""
+
+    def __init__(self, path: Path, header: dict[str, Any]) -> None:
+        self.path = path
+        self.partial = path.with_name(path.name + ".partial")
+        if path.exists():
+            raise UsageError(f"archive {path} already exists", hint="pass another --archive FILE")
+        self._raw: IO[bytes] = open(self.partial, "xb")  # noqa: SIM115 - closed in commit/abort
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="wb", compresslevel=1)
+        self._buf: list[str] = []
+        self._buffered = 0
+        self.counts: dict[str, int] = {}
+        self._write_line(_dumps({"bd_archive": FORMAT_VERSION, "kind": KIND, **header}))
+
+    def _write_line(self, line: str) -> None:
+        self._buf.append(line)
+        self._buffered += len(line)
+        if self._buffered > 1 << 20:
+            self._flush_buf()
+
+    def _flush_buf(self) -> None:
+        if self._buf:
+            self._gz.write(("\n".join(self._buf) + "\n").encode("utf-8"))
+            self._buf.clear()
+            self._buffered = 0
+
+    def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
+        self._write_line(_dumps({"table": table, "columns": list(columns)}))
+        n = 0
+        dumps = _encoder.encode
+        for row in rows:
+            self._write_line(dumps(list(row)))
+            n += 1
+        self.counts[table] = self.counts.get(table, 0) + n
+        return n
+
+    def commit(self) -> Path:
+        self._write_line(_dumps({"end": True, "counts": self.counts}))
+        self._flush_buf()
+        self._gz.close()
+        self._raw.flush()
+        os.fsync(self._raw.fileno())
+        self._raw.close()
+        os.replace(self.partial, self.path)
+        dir_fd = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+        return self.path
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._gz.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
+        with contextlib.suppress(OSError):
+            self.partial.unlink()
+
+
+@dataclass(frozen=True)
+class ArchiveHeader:
+    dag_ids: tuple[str, ...]
+    created: str
+    dialect: str
+    revision: str | None
+    tables: dict[str, dict[str, Any]]
+    counts: dict[str, int]
+
+
+@dataclass(frozen=True)
+class Section:
+    table: str
+    columns: tuple[str, ...]
+
+
+def _open_lines(path: Path) -> Iterator[str]:
+    try:
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            yield from fh
+    except FileNotFoundError as e:
+        from braindump_cli.errors import NotFoundError
+
+        raise NotFoundError(f"no archive at {path}") from e
+    except (OSError, EOFError) as e:
+        raise UsageError(f"{path} is not a complete gzip archive: {e}") from e
+
+
+def read_header(path: Path) -> ArchiveHeader:
+    """The header and the trailer's counts; reads the whole file once to prove it is complete."""
+    lines = _open_lines(path)
+    try:
+        first = json.loads(next(lines))
+    except (StopIteration, ValueError) as e:
+        raise UsageError(f"{path} is not a bd archive") from e
+    if first.get("bd_archive") != FORMAT_VERSION or first.get("kind") != KIND:
+        raise UsageError(f"{path} is not a bd airflow archive (format {first.get('bd_archive')})")
+    last = None
+    for line in lines:
+        last = line
+    trailer = json.loads(last) if last else {}
+    if not isinstance(trailer, dict) or not trailer.get("end"):
+        raise UsageError(f"{path} is incomplete (no trailer): it was not written to the end")
+    return ArchiveHeader(
+        dag_ids=tuple(first["dag_ids"]),
+        created=first["created"],
+        dialect=first["dialect"],
+        revision=first.get("alembic_revision"),
+        tables=first["tables"],
+        counts={str(k): int(v) for k, v in trailer["counts"].items()},
+    )
+
+
+def iter_sections(path: Path) -> Iterator[tuple[Section, Iterator[list[Any]]]]:
+    """(section, rows) in file order; each rows iterator must be consumed before the next section."""
+    lines = _open_lines(path)
+    next(lines)  # header
+    pending: str | None = None
+
+    def rows() -> Iterator[list[Any]]:
+        nonlocal pending
+        for line in lines:
+            if line.startswith("["):
+                yield [decode_value(v) for v in json.loads(line)]
+            else:
+                pending = line
+                return
+        pending = None
+
+    line: str | None = next(lines, None)
+    while line is not None:
+        doc = json.loads(line)
+        if doc.get("end"):
+            return
+        section = Section(table=doc["table"], columns=tuple(doc["columns"]))
+        pending = None
+        yield section, rows()
+        line = pending

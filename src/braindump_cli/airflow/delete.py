@@ -1,0 +1,482 @@
+"""Delete every metadata row of a DAG, in one transaction, children first, with an archive to restore from.
+
+Which rows: the live schema is reflected, never assumed.
+
+* seeds: every table with a `dag_id` or `target_dag_id` column (`log` unless `keep_logs`), `dag_code`
+  by `fileloc` and the import-error table by file name when those are not keyed by DAG id (only files
+  no other DAG uses);
+* then every row that references a selected row through a foreign key, transitively (runs, task
+  instances, dag versions...), whatever the key's ON DELETE says.
+
+Order: tables are deleted children first along the live foreign keys, so RESTRICT keys (Airflow 3's
+`task_instance.dag_version_id`) never fire and CASCADE never reaches a row that was not archived.
+A table's selection is a union of branches (its own seed, one per foreign key); each branch runs as
+its own statement so every one of them can use an index.
+
+A DAG id is always a bound parameter; only reflected identifiers, quoted by the dialect, reach SQL text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import re
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braindump_cli.airflow._db import ForeignKey, Schema, connection, quote, reflect_schema
+from braindump_cli.airflow.archive import ArchiveWriter
+from braindump_cli.errors import BdError, NotFoundError, RefusedError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+Progress = Callable[[str], None]
+
+SEED_COLUMNS = ("dag_id", "target_dag_id")
+ACTIVE_TI_STATES = ("running", "queued")
+LIKE_ESCAPE = "!"
+STREAM_ROWS = 5000
+# Test seam only: seconds to sleep after each DELETE statement, so a test can SIGKILL bd mid-transaction.
+PAUSE_ENV = "BD_TEST_DELETE_PAUSE"
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What was (or, with dry_run, would be) deleted. Fields are the `-o json` document."""
+
+    dag_ids: tuple[str, ...]
+    dry_run: bool
+    deleted: dict[str, int]
+    total: int
+    archive: str | None
+    warnings: tuple[str, ...] = field(default=(), repr=False)
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One reason a row of a table is selected: a seed predicate, or a foreign key into a selected table."""
+
+    kind: str  # "seed" | "files" | "filepairs" | "fk"
+    column: str | None = None
+    fk: ForeignKey | None = None
+    parent: tuple[Branch, ...] = ()
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Everything needed to render the statements: branches per table, delete order, bound values."""
+
+    schema: Schema
+    branches: dict[str, tuple[Branch, ...]]
+    order: tuple[str, ...]
+    params: dict[str, Any]
+    like_params: tuple[str, ...]
+    dag_ids: tuple[str, ...]
+
+
+def escape_like(value: str, escape: str = LIKE_ESCAPE) -> str:
+    """`value` as a LIKE literal: `%`, `_` and the escape character lose their wildcard meaning."""
+    return value.replace(escape, escape * 2).replace("%", escape + "%").replace("_", escape + "_")
+
+
+# ---------------------------------------------------------------- selection
+
+
+def _seed_sql(conn: Connection, alias: str, column: str, sel_like: Sequence[str]) -> str:
+    col = f"{alias}.{quote(conn, column)}"
+    parts = [f"{col} IN :ids"]
+    parts += [f"{col} LIKE :{p} ESCAPE '{LIKE_ESCAPE}'" for p in sel_like]
+    return "(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0]
+
+
+def _column(branch: Branch) -> str:
+    if branch.column is None:
+        raise ValueError(f"branch {branch.kind} without a column")
+    return branch.column
+
+
+def render_branch(conn: Connection, sel: Selection, table: str, alias: str, branch: Branch, depth: int = 0) -> str:
+    if branch.kind == "seed":
+        return _seed_sql(conn, alias, _column(branch), sel.like_params)
+    if branch.kind == "files":
+        return f"{alias}.{quote(conn, _column(branch))} IN :filelocs"
+    if branch.kind == "filepairs":
+        pairs = sel.params.get("_pairs", 0)
+        ors = [
+            f"({alias}.{quote(conn, 'filename')} = :fp{i} AND {alias}.{quote(conn, 'bundle_name')} = :fb{i})"
+            for i in range(pairs)
+        ]
+        return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
+    fk = branch.fk
+    if fk is None:
+        raise ValueError(f"branch {branch.kind} without a foreign key")
+    p = f"p{depth}"
+    ptable = quote(conn, fk.referred_table)
+    join = " AND ".join(
+        f"{p}.{quote(conn, rc)} = {alias}.{quote(conn, c)}"
+        for c, rc in zip(fk.columns, fk.referred_columns, strict=False)
+    )
+    inner = " OR ".join(render_branch(conn, sel, fk.referred_table, p, b, depth + 1) for b in branch.parent)
+    return f"EXISTS (SELECT 1 FROM {ptable} {p} WHERE {join} AND ({inner}))"
+
+
+def _seeds(schema: Schema, *, keep_logs: bool, has_files: bool, has_pairs: bool) -> dict[str, tuple[Branch, ...]]:
+    seeds: dict[str, tuple[Branch, ...]] = {}
+    for name, info in schema.tables.items():
+        if keep_logs and name == "log":
+            continue
+        found = [Branch("seed", column=c) for c in SEED_COLUMNS if info.has(c)]
+        if not found and name == "dag_code" and info.has("fileloc") and has_files:
+            found = [Branch("files", column="fileloc")]
+        if not found and name in ("import_error", "parse_import_error") and info.has("filename"):
+            if info.has("bundle_name") and has_pairs:
+                found = [Branch("filepairs")]
+            elif has_files:
+                found = [Branch("files", column="filename")]
+        if found:
+            seeds[name] = tuple(found)
+    return seeds
+
+
+def build_branches(schema: Schema, seeds: dict[str, tuple[Branch, ...]]) -> dict[str, tuple[Branch, ...]]:
+    """Each table's branches: its seeds plus, per foreign key into a selected table, that table's branches.
+
+    A parent's own `dag_id` seed is left out of a key that maps the child's `dag_id` onto it: the
+    child's seed already selects those rows, and the shorter predicate keeps the plan on indexes.
+    """
+
+    def branches(table: str, path: frozenset[str]) -> tuple[Branch, ...]:
+        out = list(seeds.get(table, ()))
+        own_seed_cols = {b.column for b in out if b.kind == "seed"}
+        for fk in schema.tables[table].foreign_keys:
+            ref = fk.referred_table
+            if ref == table or ref in path or ref not in schema.tables:
+                continue
+            parent = branches(ref, path | {table})
+            mapped = {
+                rc for c, rc in zip(fk.columns, fk.referred_columns, strict=False) if c in own_seed_cols and c == rc
+            }
+            parent = tuple(b for b in parent if not (b.kind == "seed" and b.column in mapped))
+            if parent:
+                out.append(Branch("fk", fk=fk, parent=parent))
+        return tuple(out)
+
+    result = {}
+    for name in schema.tables:
+        found = branches(name, frozenset())
+        if found:
+            result[name] = found
+    return result
+
+
+def delete_order(schema: Schema, tables: Sequence[str]) -> tuple[str, ...]:
+    """Children before parents along the foreign keys among `tables` (ties by name; a cycle is broken by name)."""
+    chosen = set(tables)
+    parents: dict[str, set[str]] = {t: set() for t in chosen}
+    children: dict[str, set[str]] = {t: set() for t in chosen}
+    for t in chosen:
+        for fk in schema.tables[t].foreign_keys:
+            if fk.referred_table in chosen and fk.referred_table != t:
+                parents[t].add(fk.referred_table)
+                children[fk.referred_table].add(t)
+    order: list[str] = []
+    pending = {t: len(children[t]) for t in chosen}
+    while pending:
+        ready = sorted(t for t, n in pending.items() if n == 0) or [sorted(pending)[0]]
+        for t in ready:
+            del pending[t]
+            order.append(t)
+            for p in parents[t]:
+                if p in pending:
+                    pending[p] -= 1
+    return tuple(order)
+
+
+def _files(conn: Connection, schema: Schema, dag_ids: Sequence[str], like: dict[str, str]) -> dict[str, Any]:
+    """The DAG files of the selected DAGs that no other DAG uses (for dag_code / import_error keyed by file)."""
+    from sqlalchemy import bindparam, text
+
+    dag = schema.tables.get("dag")
+    params: dict[str, Any] = {"filelocs": [], "_pairs": 0, "_dag_files": []}
+    if dag is None or not dag.has("fileloc"):
+        return params
+    extra = [c for c in ("relative_fileloc", "bundle_name") if dag.has(c)]
+    cols = ", ".join(quote(conn, c) for c in ("dag_id", "fileloc", *extra))
+    seed = _seed_sql(conn, quote(conn, "dag"), "dag_id", tuple(like))
+    stmt = text(f"SELECT {cols} FROM {quote(conn, 'dag')} WHERE {seed}").bindparams(bindparam("ids", expanding=True))
+    rows = conn.execute(stmt, {"ids": list(dag_ids), **like}).all()
+    others = text(
+        f"SELECT DISTINCT {quote(conn, 'fileloc')} FROM {quote(conn, 'dag')} WHERE NOT {seed} "
+        f"AND {quote(conn, 'fileloc')} IN :files"
+    ).bindparams(bindparam("ids", expanding=True), bindparam("files", expanding=True))
+    files = sorted({r[1] for r in rows if r[1]})
+    shared = set()
+    if files:
+        shared = {r[0] for r in conn.execute(others, {"ids": list(dag_ids), "files": files, **like})}
+    own = [f for f in files if f not in shared]
+    params["filelocs"] = own
+    params["_dag_files"] = [(r[1], r[2] if len(r) > 2 else None) for r in rows if r[1]]
+    pairs = []
+    if "bundle_name" in extra and "relative_fileloc" in extra:
+        for r in rows:
+            if r[1] in own:
+                pairs += [(r[2], r[3]), (r[1], r[3])]
+    for i, (f, b) in enumerate(sorted({p for p in pairs if p[0] is not None})):
+        params[f"fp{i}"] = f
+        params[f"fb{i}"] = b
+        params["_pairs"] = i + 1
+    return params
+
+
+def select_rows(
+    conn: Connection, dag_ids: Sequence[str], *, keep_logs: bool = False, include_subdags: bool = False
+) -> Selection:
+    if not dag_ids:
+        raise UsageError("no DAG id given", hint="bd airflow delete-dag DAG_ID")
+    schema = reflect_schema(conn)
+    if "dag" not in schema.tables and "dag_run" not in schema.tables:
+        raise UsageError("this database holds no Airflow schema (no dag or dag_run table)", hint="check --conn")
+    like = {f"sub{i}": escape_like(d) + "." + "%" for i, d in enumerate(dag_ids)} if include_subdags else {}
+    params = _files(conn, schema, dag_ids, like)
+    seeds = _seeds(
+        schema, keep_logs=keep_logs, has_files=bool(params["filelocs"]), has_pairs=bool(params.get("_pairs"))
+    )
+    branches = build_branches(schema, seeds)
+    params.update(like)
+    return Selection(
+        schema=schema,
+        branches=branches,
+        order=delete_order(schema, list(branches)),
+        params=params,
+        like_params=tuple(like),
+        dag_ids=tuple(dag_ids),
+    )
+
+
+def _bind(sel: Selection, sql: str) -> Any:
+    from sqlalchemy import bindparam, text
+
+    stmt = text(sql)
+    expanding: list[Any] = [bindparam(n, expanding=True) for n in ("ids", "filelocs") if f":{n}" in sql]
+    return stmt.bindparams(*expanding) if expanding else stmt
+
+
+def _values(sel: Selection, sql: str) -> dict[str, Any]:
+    values = {"ids": list(sel.dag_ids)}
+    for k, v in sel.params.items():
+        if not k.startswith("_") and re.search(rf":{re.escape(k)}\b", sql):
+            values[k] = v
+    return values
+
+
+def statements(conn: Connection, sel: Selection, table: str) -> Iterator[tuple[str, str]]:
+    """(select sql, delete sql) per branch of `table`."""
+    qt = quote(conn, table)
+    cols = ", ".join(quote(conn, c) for c in sel.schema.tables[table].columns)
+    for branch in sel.branches[table]:
+        where = render_branch(conn, sel, table, qt, branch)
+        yield f"SELECT {cols} FROM {qt} WHERE {where}", f"DELETE FROM {qt} WHERE {where}"
+
+
+def count_rows(conn: Connection, sel: Selection) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for table in sel.order:
+        qt = quote(conn, table)
+        where = " OR ".join(render_branch(conn, sel, table, qt, b) for b in sel.branches[table])
+        sql = f"SELECT COUNT(*) FROM {qt} WHERE {where}"
+        n = int(conn.execute(_bind(sel, sql), _values(sel, sql)).scalar_one())
+        if n:
+            counts[table] = n
+    return counts
+
+
+# ---------------------------------------------------------------- safety checks
+
+
+def _missing_ids(conn: Connection, sel: Selection) -> list[str]:
+    from sqlalchemy import text
+
+    missing = []
+    tables = ["dag", *sorted(t for t in sel.branches if t != "dag")]
+    for dag_id in sel.dag_ids:
+        for table in tables:
+            info = sel.schema.tables.get(table)
+            if info is None:
+                continue
+            col = next((c for c in SEED_COLUMNS if info.has(c)), None)
+            if col is None:
+                continue
+            sql = f"SELECT 1 FROM {quote(conn, table)} WHERE {quote(conn, col)} = :d LIMIT 1"
+            if conn.execute(text(sql), {"d": dag_id}).first() is not None:
+                break
+        else:
+            missing.append(dag_id)
+    return missing
+
+
+def _active_tis(conn: Connection, sel: Selection) -> int:
+    from sqlalchemy import bindparam, text
+
+    ti = sel.schema.tables.get("task_instance")
+    if ti is None or not ti.has("state") or not ti.has("dag_id"):
+        return 0
+    seed = _seed_sql(conn, quote(conn, "task_instance"), "dag_id", sel.like_params)
+    sql = f"SELECT COUNT(*) FROM {quote(conn, 'task_instance')} WHERE {seed} AND {quote(conn, 'state')} IN :states"
+    stmt = text(sql).bindparams(bindparam("ids", expanding=True), bindparam("states", expanding=True))
+    values = {"ids": list(sel.dag_ids), "states": list(ACTIVE_TI_STATES), **{k: sel.params[k] for k in sel.like_params}}
+    return int(conn.execute(stmt, values).scalar_one())
+
+
+def _present_files(sel: Selection, dags_folder: Path | None) -> list[str]:
+    present = []
+    for fileloc, relative in sel.params.get("_dag_files", []):
+        candidates = [Path(fileloc)]
+        if dags_folder is not None:
+            if relative:
+                candidates.append(dags_folder / relative)
+            if not Path(fileloc).is_absolute():
+                candidates.append(dags_folder / fileloc)
+        if any(c.is_file() for c in candidates):
+            present.append(str(next(c for c in candidates if c.is_file())))
+    return sorted(set(present))
+
+
+def _check(conn: Connection, sel: Selection, *, force: bool, dags_folder: Path | None) -> list[str]:
+    """Raise NotFoundError / RefusedError, or return the warnings `force` turned the refusals into."""
+    missing = _missing_ids(conn, sel)
+    if missing:
+        shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise NotFoundError(
+            f"no DAG {shown} in the metadata database", hint="list DAG ids with `airflow dags list` or check --conn"
+        )
+    problems = []
+    active = _active_tis(conn, sel)
+    if active:
+        problems.append(f"{active} task instance(s) are running or queued")
+    present = _present_files(sel, dags_folder)
+    if present:
+        problems.append(f"the DAG file still exists ({', '.join(present[:3])}): the scheduler would bring it back")
+    if problems and not force:
+        raise RefusedError(
+            "refusing to delete: " + "; ".join(problems),
+            hint="stop the runs / remove the file first, or pass --force to delete anyway",
+        )
+    return problems
+
+
+# ---------------------------------------------------------------- plan and apply
+
+
+def default_archive_path(
+    dag_ids: Sequence[str], *, now: dt.datetime | None = None, directory: Path | None = None
+) -> Path:
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dag_ids[0])[:80].strip(".") or "dag"
+    more = f"-and-{len(dag_ids) - 1}-more" if len(dag_ids) > 1 else ""
+    return (directory or Path.cwd()) / f"bd-archive-{safe}{more}-{stamp}.jsonl.gz"
+
+
+def plan_dag_delete(
+    url: str,
+    dag_ids: Sequence[str],
+    *,
+    keep_logs: bool = False,
+    include_subdags: bool = False,
+    dags_folder: Path | None = None,
+) -> DeleteResult:
+    """Rows per table that `delete_dag` would remove; changes nothing (the `--dry-run`).
+
+    A missing DAG raises NotFoundError; what `delete_dag` would refuse comes back in `warnings`.
+    """
+    with connection(url) as conn:
+        sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+        warnings = _check(conn, sel, force=True, dags_folder=dags_folder)
+        counts = count_rows(conn, sel)
+    return DeleteResult(tuple(dag_ids), True, counts, sum(counts.values()), None, tuple(warnings))
+
+
+def delete_dag(
+    url: str,
+    dag_ids: Sequence[str],
+    *,
+    archive: Path | None,
+    keep_logs: bool = False,
+    include_subdags: bool = False,
+    force: bool = False,
+    dags_folder: Path | None = None,
+    progress: Progress = _noop,
+) -> DeleteResult:
+    """Archive (unless `archive` is None) and delete every row of the DAGs, in one transaction."""
+    pause = float(os.environ.get(PAUSE_ENV) or 0)
+    deleted: dict[str, int] = {}
+    writer: ArchiveWriter | None = None
+    with connection(url, write=True) as conn:
+        sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+        warnings = _check(conn, sel, force=force, dags_folder=dags_folder)
+        for w in warnings:
+            progress(f"warning: --force: {w}")
+        if archive is not None:
+            writer = ArchiveWriter(archive, _header(sel))
+        try:
+            for table in sel.order:
+                n = archived = 0
+                columns = sel.schema.tables[table].columns
+                for select_sql, delete_sql in statements(conn, sel, table):
+                    if writer is not None:
+                        rows = _stream(conn, _bind(sel, select_sql), _values(sel, select_sql))
+                        archived += writer.write_rows(table, columns, rows)
+                    result = conn.execute(_bind(sel, delete_sql), _values(sel, delete_sql))
+                    n += max(result.rowcount, 0)
+                    if pause:
+                        time.sleep(pause)
+                if writer is not None and archived != n:
+                    raise BdError(
+                        f"{table}: archived {archived} rows but the delete removed {n}; rolled back",
+                        hint="something changed the rows meanwhile; run it again",
+                    )
+                if n:
+                    deleted[table] = n
+                    progress(f"{table}: {n} rows")
+            path = writer.commit() if writer is not None else None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    return DeleteResult(
+        tuple(dag_ids), False, deleted, sum(deleted.values()), str(path) if path else None, tuple(warnings)
+    )
+
+
+def _stream(conn: Connection, stmt: Any, values: dict[str, Any]) -> Iterator[Sequence[Any]]:
+    result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt, values)
+    try:
+        for partition in result.partitions():
+            yield from partition
+    finally:
+        result.close()
+
+
+def _header(sel: Selection) -> dict[str, Any]:
+    return {
+        "dag_ids": list(sel.dag_ids),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "dialect": sel.schema.dialect,
+        "alembic_revision": sel.schema.revision,
+        "order": list(sel.order),
+        "tables": {
+            t: {
+                "columns": list(sel.schema.tables[t].columns),
+                "types": list(sel.schema.tables[t].types),
+                "primary_key": list(sel.schema.tables[t].primary_key),
+            }
+            for t in sel.order
+        },
+    }

@@ -1,0 +1,188 @@
+"""Put the rows of a delete-dag archive back, parents first, in one transaction."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braindump_cli.airflow._db import Schema, connection, quote, reflect_schema
+from braindump_cli.airflow.archive import iter_sections, read_header
+from braindump_cli.airflow.delete import delete_order
+from braindump_cli.errors import RefusedError, UsageError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection
+
+Progress = Callable[[str], None]
+BATCH = 1000
+ON_CONFLICT = ("fail", "skip")
+
+
+def _noop(_: str) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class RestoreResult:
+    """Fields are the `-o json` document."""
+
+    archive: str
+    dag_ids: tuple[str, ...]
+    restored: dict[str, int]
+    skipped: dict[str, int]
+    total: int
+
+
+def _rows(path: Path, table: str) -> Iterator[list[Any]]:
+    for section, rows in iter_sections(path):
+        if section.table == table:
+            yield from rows
+        else:
+            for _ in rows:
+                pass
+
+
+def _columns_of(path: Path, table: str) -> tuple[str, ...]:
+    for section, rows in iter_sections(path):
+        for _ in rows:
+            pass
+        if section.table == table:
+            return section.columns
+    return ()
+
+
+def _check_schema(schema: Schema, tables: dict[str, dict[str, Any]], counts: dict[str, int]) -> None:
+    for name, meta in tables.items():
+        if not counts.get(name):
+            continue
+        info = schema.tables.get(name)
+        if info is None:
+            raise UsageError(
+                f"the target database has no table {name!r}", hint="restore into a DB with the same schema"
+            )
+        missing = [c for c in meta["columns"] if c not in info.columns]
+        if missing:
+            raise UsageError(
+                f"table {name!r} in the target database lacks column(s) {', '.join(missing)}",
+                hint="restore into a DB with the same schema (same Airflow version)",
+            )
+
+
+def restore_dag(
+    url: str,
+    archive: Path,
+    *,
+    on_conflict: str = "fail",
+    ignore_revision: bool = False,
+    progress: Progress = _noop,
+) -> RestoreResult:
+    """Insert every row of `archive` into the database at `url`; all or nothing.
+
+    on_conflict="fail" rolls everything back at the first row the database rejects (an existing key);
+    "skip" leaves such rows out and counts them.
+    """
+    if on_conflict not in ON_CONFLICT:
+        raise UsageError(f"--on-conflict must be one of {', '.join(ON_CONFLICT)}")
+    header = read_header(archive)
+    restored: dict[str, int] = {}
+    skipped: dict[str, int] = {}
+    with connection(url, write=True) as conn:
+        schema = reflect_schema(conn)
+        if header.revision != schema.revision and not ignore_revision:
+            raise RefusedError(
+                f"the archive is from schema revision {header.revision}, the database is at {schema.revision}",
+                hint="restore into a DB at the same Airflow version, or pass --ignore-revision",
+            )
+        _check_schema(schema, header.tables, header.counts)
+        tables = [t for t in header.tables if header.counts.get(t)]
+        for table in reversed(delete_order(schema, tables)):
+            columns = _columns_of(archive, table)
+            n, skip = _insert(conn, table, columns, _rows(archive, table), on_conflict=on_conflict)
+            if n:
+                restored[table] = n
+            if skip:
+                skipped[table] = skip
+            progress(f"{table}: {n} rows restored" + (f", {skip} skipped" if skip else ""))
+        if schema.dialect == "postgresql":
+            _bump_sequences(conn, schema, list(restored))
+    return RestoreResult(str(archive), header.dag_ids, restored, skipped, sum(restored.values()))
+
+
+def _batches(rows: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
+    batch: list[list[Any]] = []
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _insert(
+    conn: Connection, table: str, columns: Sequence[str], rows: Iterator[list[Any]], *, on_conflict: str
+) -> tuple[int, int]:
+    from sqlalchemy import column, insert
+    from sqlalchemy import table as sa_table
+    from sqlalchemy.exc import IntegrityError
+
+    target = sa_table(table, *(column(c) for c in columns))
+    stmt = insert(target)
+    n = skipped = 0
+    for batch in _batches(rows, BATCH):
+        values = [dict(zip(columns, r, strict=False)) for r in batch]
+        if on_conflict == "fail":
+            try:
+                conn.execute(stmt, values)
+            except IntegrityError as e:
+                raise _conflict(table, e) from e
+            n += len(values)
+            continue
+        try:
+            with conn.begin_nested():
+                conn.execute(stmt, values)
+            n += len(values)
+        except IntegrityError:
+            for value in values:
+                try:
+                    with conn.begin_nested():
+                        conn.execute(stmt, value)
+                    n += 1
+                except IntegrityError:
+                    skipped += 1
+    return n, skipped
+
+
+def _conflict(table: str, e: Exception) -> RefusedError:
+    from braindump_cli.airflow._db import _first_line
+
+    return RefusedError(
+        f"restoring {table} conflicts with rows already in the database ({_first_line(e)}); nothing was restored",
+        hint="pass --on-conflict skip to keep the existing rows and restore the rest",
+    )
+
+
+def _bump_sequences(conn: Connection, schema: Schema, tables: Sequence[str]) -> None:
+    """Move serial sequences past restored ids, so the next insert does not collide with them."""
+    from sqlalchemy import text
+
+    for table in tables:
+        pk = schema.tables[table].primary_key
+        if len(pk) != 1:
+            continue
+        seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": quote(conn, table), "c": pk[0]})
+        name = seq.scalar()
+        if not name:
+            continue
+        col, qt = quote(conn, pk[0]), quote(conn, table)
+        with contextlib.suppress(Exception), conn.begin_nested():
+            conn.execute(
+                text(
+                    f"SELECT setval(CAST(:s AS regclass), m) FROM (SELECT MAX({col}) AS m FROM {qt}) x "
+                    "WHERE m > COALESCE(pg_sequence_last_value(CAST(:s AS regclass)), 0)"
+                ),
+                {"s": name},
+            )
