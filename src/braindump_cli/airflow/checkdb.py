@@ -156,12 +156,11 @@ def server_version(conn: Connection) -> str:
 
 def alembic_revisions(conn: Connection, table_names: set[str]) -> tuple[str, ...] | None:
     """The rows of `alembic_version` (None when the table is missing)."""
-    from sqlalchemy import column, select, table
+    from sqlalchemy import text
 
     if "alembic_version" not in table_names:
         return None
-    query = select(column("version_num")).select_from(table("alembic_version"))
-    rows: Sequence[Any] = conn.execute(query).scalars().all()
+    rows: Sequence[Any] = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
     return tuple(sorted(str(r) for r in rows))
 
 

@@ -1,0 +1,207 @@
+"""`bd airflow check-db` and the alembic revision table, against real migrated schemas.
+
+The revision table bd ships is checked against the migration scripts of the real Airflow 2.10.5 and
+3.3.2 installs (and against each release's own `_REVISION_HEADS_MAP`), and the revision a real
+`airflow db migrate` leaves in the database must map to the release that made it.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import socket
+import sqlite3
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from braindump_cli.airflow._alembic_revisions import REVISIONS
+from braindump_cli.airflow.revisions import (
+    Revision,
+    match_revision,
+    merge_revisions,
+    read_migration_scripts,
+    release_heads,
+    render_table,
+    version_key,
+)
+from braindump_cli.cli.app import app
+from braindump_cli.servers.airflow_env import ensure_airflow_venv
+from tests.airflow.diag_support import VERSIONS, sqlite_copy
+from tests.helpers import server_unavailable
+
+SHIPPED = [Revision(r, v, d, n) for r, v, d, n in REVISIONS]
+# The Airflow release that `airflow db migrate` of each installed version leaves the schema at.
+SCHEMA_RELEASE = {"3.3.2": "3.3.0", "2.10.5": "2.10.3"}
+
+
+def _package(version: str) -> Path:
+    try:
+        venv = ensure_airflow_venv(version)
+    except Exception as e:
+        server_unavailable(f"Airflow {version} virtualenv", str(e))
+        raise
+    found = sorted(venv.glob("lib/python*/site-packages/airflow"))
+    assert found, f"no airflow package in {venv}"
+    return found[0]
+
+
+def _heads_map(package: Path) -> dict[str, str]:
+    tree = ast.parse((package / "utils" / "db.py").read_text())
+    for node in tree.body:
+        target = (
+            node.target
+            if isinstance(node, ast.AnnAssign)
+            else (node.targets[0] if isinstance(node, ast.Assign) else None)
+        )
+        if isinstance(target, ast.Name) and target.id == "_REVISION_HEADS_MAP" and node.value is not None:
+            value = ast.literal_eval(node.value)
+            assert isinstance(value, dict)
+            return value
+    raise AssertionError("no _REVISION_HEADS_MAP in airflow/utils/db.py")
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, ["airflow", "check-db", *args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+# -- the table ----------------------------------------------------------------------------------------
+
+
+def test_shipped_table_is_what_the_real_migration_scripts_say() -> None:
+    sources = [read_migration_scripts(_package(v) / "migrations" / "versions") for v in ("2.10.5", "3.3.2")]
+    assert all(len(s) > 100 for s in sources)
+    assert merge_revisions(sources) == SHIPPED
+
+
+@pytest.mark.parametrize("version", VERSIONS)
+def test_every_release_head_airflow_names_maps_back_to_that_release(version: str) -> None:
+    heads = _heads_map(_package(version))
+    assert len(heads) >= 10
+    for release, revision in heads.items():
+        match = match_revision(revision)
+        assert match is not None, f"{release}: {revision} unknown"
+        assert match.airflow_version == release
+        assert match.is_release_head
+
+
+def test_table_spans_1_10_to_3_3_and_heads_are_ordered() -> None:
+    heads = release_heads()
+    assert {"1.10.0", "1.10.13", "2.0.0", "2.10.3", "3.0.0", "3.3.0"} <= set(heads)
+    assert list(heads) == sorted(heads, key=version_key)
+    assert match_revision("03afc6b6f902") is not None  # 1.10.13's head: the schema of 1.10.13-1.10.15
+    assert match_revision("03afc6b6f902").airflow_versions == ">=1.10.13,<2.0.0"  # type: ignore[union-attr]
+    assert match_revision("not-a-revision") is None
+
+
+def test_a_revision_inside_a_release_is_not_its_head() -> None:
+    mid = next(r for r in SHIPPED if r.airflow_version == "2.10.0" and r.revision != release_heads()["2.10.0"])
+    match = match_revision(mid.revision)
+    assert match is not None
+    assert match.airflow_version == "2.10.0"
+    assert not match.is_release_head
+
+
+def test_render_table_round_trips(tmp_path: Path) -> None:
+    module = tmp_path / "gen.py"
+    module.write_text(render_table(SHIPPED[:5], ["test"]))
+    namespace: dict[str, object] = {}
+    exec(compile(module.read_text(), str(module), "exec"), namespace)  # noqa: S102 - our own generated file
+    assert [Revision(r, v, d, n) for r, v, d, n in namespace["REVISIONS"]] == SHIPPED[:5]  # type: ignore[attr-defined]
+
+
+# -- real databases -----------------------------------------------------------------------------------
+
+
+@pytest.mark.airflow_schema
+@pytest.mark.parametrize("version", VERSIONS)
+def test_check_db_maps_a_migrated_sqlite_schema(version: str, tmp_path: Path) -> None:
+    url = sqlite_copy(version, tmp_path)
+    stored = sqlite3.connect(url.removeprefix("sqlite:///")).execute("select version_num from alembic_version")
+    revision = stored.fetchone()[0]
+    code, out, err = run("--conn", url, "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["schema_version"] == 1
+    assert report["dialect"] == "sqlite"
+    assert report["server_version"] == sqlite3.sqlite_version
+    assert report["revision"] == revision
+    assert report["airflow_version"] == SCHEMA_RELEASE[version]
+    assert report["is_release_head"] is True
+    assert report["tables"] > 40
+    assert report["problems"] == []
+    assert revision == _heads_map(_package(version))[SCHEMA_RELEASE[version]]
+    code, out, _ = run("--conn", url)
+    assert code == 0
+    assert f">={SCHEMA_RELEASE[version]}" in out
+
+
+@pytest.mark.airflow_schema
+def test_interrupted_upgrade_and_unknown_revision(tmp_path: Path) -> None:
+    url = sqlite_copy("2.10.5", tmp_path)
+    path = url.removeprefix("sqlite:///")
+    mid = next(r for r in SHIPPED if r.airflow_version == "2.10.0" and r.revision != release_heads()["2.10.0"])
+    with sqlite3.connect(path) as c:
+        c.execute("update alembic_version set version_num = ?", (mid.revision,))
+    code, out, _ = run("--conn", url, "-o", "json")
+    assert code == 4
+    assert "interrupted upgrade" in json.loads(out)["problems"][0]
+    with sqlite3.connect(path) as c:
+        c.execute("update alembic_version set version_num = 'f00dfeedbeef'")
+    code, out, _ = run("--conn", url, "-o", "json")
+    report = json.loads(out)
+    assert code == 0
+    assert report["airflow_version"] is None
+    assert "not in bd's table" in report["notes"][0]
+
+
+@pytest.mark.airflow_schema
+def test_check_db_maps_the_1_10_fixture(tmp_path: Path) -> None:
+    code, out, err = run("--conn", sqlite_copy("1.10.15", tmp_path), "-o", "json")
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["revision"] == "03afc6b6f902"
+    assert report["airflow_versions"] == ">=1.10.13,<2.0.0"
+
+
+def test_not_an_airflow_database(tmp_path: Path) -> None:
+    path = tmp_path / "plain.db"
+    sqlite3.connect(path).execute("create table t (x int)").connection.close()
+    code, out, err = run("--conn", f"sqlite:///{path}", "-o", "json")
+    assert code == 4
+    assert "no alembic_version table" in json.loads(out)["problems"][0]
+    assert "bd: error:" in err
+
+
+def test_missing_sqlite_file_is_unreachable_and_not_created(tmp_path: Path) -> None:
+    path = tmp_path / "nope.db"
+    code, out, err = run("--conn", f"sqlite:///{path}")
+    assert code == 5
+    assert out == ""
+    assert "no such SQLite file" in err
+    assert not path.exists()
+
+
+def test_refused_connection_is_exit_5_with_the_password_masked() -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: connections are refused
+        code, _, err = run("--conn", f"postgresql://airflow:hunter2secret@127.0.0.1:{port}/airflow", "--timeout", "3")
+    assert code == 5
+    assert "hunter2secret" not in err
+    assert f"postgresql://airflow:***@127.0.0.1:{port}/airflow" in err
+    assert "refused" in err.lower()
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "mysql"])
+def test_a_server_that_never_answers_is_exit_5_within_the_timeout(scheme: str) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(8)  # accepts TCP but never speaks the protocol
+        port = s.getsockname()[1]
+        code, _, err = run("--conn", f"{scheme}://u:pa55word@127.0.0.1:{port}/db", "--timeout", "1")
+    assert code == 5
+    assert "pa55word" not in err
+    assert "time" in err.lower()  # "timeout expired" / "timed out" / "no answer within"
