@@ -102,11 +102,11 @@ def _is_python(word: str) -> bool:
 def classify(argv: Sequence[str]) -> tuple[str, bool] | None:
     """(role, is a sub-process) for an Airflow or gunicorn command line, else None.
 
-    A process title (`exec -a`, setproctitle) arrives as one argument with spaces: split it.
+    A process title (`exec -a`, setproctitle) arrives as a first argument with spaces: split it.
     """
     words = list(argv)
-    if len(words) == 1 and " " in words[0]:
-        words = words[0].split()
+    if words and " " in words[0]:
+        words = words[0].split() + words[1:]
     while words and words[0] in _TITLE_PREFIXES:
         words = words[1:]
     if not words:
