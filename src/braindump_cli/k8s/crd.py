@@ -762,9 +762,12 @@ def _count_resources(api: KubeApi, info: CrdInfo, limit: int | None = None) -> t
         query: dict[str, str | int | bool] = {"limit": 500}
         if cont:
             query["continue"] = cont
-        page = api.request(
-            "GET", f"/apis/{info.group}/{version}/{info.plural}", query=query, what=f"list {info.plural}"
-        )
+        try:
+            page = api.request(
+                "GET", f"/apis/{info.group}/{version}/{info.plural}", query=query, what=f"list {info.plural}"
+            )
+        except NotFoundError:
+            return count, names  # not served (yet): nothing can be stored under it
         for item in page.get("items") or []:
             count += 1
             if limit is None or len(names) < limit:
