@@ -1,7 +1,8 @@
 """A test-only copy of the real root command with one extra group, `bd t`, whose commands fail on demand.
 
-The root keeps the real `BdGroup`, callback (`--debug`, `--version`) and groups of
-`braindump_cli.cli.app`, so the error path exercised is exactly the one users hit.
+The root keeps the real root group class (lazy groups and the one error handler), callback
+(`--debug`, `--version`) and settings of `braindump_cli.cli.app`, so the error path exercised is
+exactly the one users hit.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ import typer
 
 from braindump_cli import errors
 from braindump_cli.cli import app as root_module
-from braindump_cli.cli._errors import BdGroup
 from braindump_cli.cli._options import YesOpt, confirm
 from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info, render_table, warn
 
@@ -93,8 +93,9 @@ def make_app() -> typer.Typer:
     real = root_module.app
     copy = typer.Typer(
         name="bd",
-        cls=BdGroup,
+        cls=root_module.RootGroup,
         no_args_is_help=True,
+        add_completion=False,
         pretty_exceptions_enable=False,
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},

@@ -9,30 +9,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import typer.main
 
-from braindump_cli.cli.app import app
+from tests.core.conftest import command_tree, group_names
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
-def _commands() -> list[tuple[str, str, str]]:
-    """(group, command, help text) for every leaf command."""
-    root = typer.main.get_command(app)
-    out = []
-    for group_name, group in sorted(getattr(root, "commands", {}).items()):
-        for name, command in sorted(getattr(group, "commands", {}).items()):
-            out.append((group_name, name, command.help or ""))
-    return out
-
-
-COMMANDS = _commands()
+COMMANDS = command_tree()
 
 
 def test_the_tree_is_not_empty() -> None:
     """Guards the parametrised tests below against passing vacuously over an empty tree."""
-    root = typer.main.get_command(app)
-    assert set(getattr(root, "commands", {})) >= {"crd", "operator", "cassandra", "airflow", "sandbox"}
+    assert set(group_names()) == {"crd", "operator", "cassandra", "airflow", "sandbox"}
+    assert COMMANDS
 
 
 @pytest.mark.parametrize(("group", "name", "help_text"), COMMANDS, ids=[f"{g} {n}" for g, n, _ in COMMANDS])

@@ -11,10 +11,8 @@ import json
 import sys
 
 import pytest
-import typer.main
 
-from braindump_cli.cli.app import app
-from tests.core.conftest import run
+from tests.core.conftest import command_tree, group_names, run
 
 HEAVY = ("kubernetes", "kopf", "cassandra", "sqlalchemy", "psycopg2", "pymysql", "airflow")
 
@@ -30,16 +28,15 @@ except SystemExit as e:
 else:
     code = 0
 heavy = sorted({m.split(".")[0] for m in sys.modules} & heavy_names)
-sys.stderr.write("\\nBD-PROBE " + json.dumps({"code": code, "heavy": heavy}) + "\\n")
+groups = sorted(m.split(".")[2] for m in sys.modules if m.startswith("braindump_cli.cli.") and m.count(".") == 2)
+report = {"code": code, "heavy": heavy, "groups": groups, "pydantic": "pydantic" in sys.modules}
+sys.stderr.write("\\nBD-PROBE " + json.dumps(report) + "\\n")
 """
 
 
 def _invocations() -> list[list[str]]:
-    root = typer.main.get_command(app)
-    out = [["--help"], ["--version"]]
-    for name, group in sorted(getattr(root, "commands", {}).items()):
-        out.append([name, "--help"])
-        out.extend([name, sub, "--help"] for sub in sorted(getattr(group, "commands", {})))
+    out = [["--help"], ["--version"], *([name, "--help"] for name in group_names())]
+    out.extend([group, name, "--help"] for group, name, _ in command_tree())
     return out
 
 
@@ -52,6 +49,33 @@ def test_no_heavy_imports(argv: list[str]) -> None:
     assert report["code"] in (0, None), proc.stderr
     assert proc.stdout.strip(), "help or version went missing from stdout"
     assert report["heavy"] == [], f"`bd {' '.join(argv)}` imported {report['heavy']}: import them inside functions"
+
+
+def _probe(argv: list[str]) -> dict[str, object]:
+    proc = run([sys.executable, "-c", PROBE, json.dumps(argv), json.dumps(HEAVY)])
+    report: dict[str, object] = json.loads(proc.stderr.rpartition("BD-PROBE ")[2])
+    return report
+
+
+CORE_MODULES = {"_errors", "output", "app"}
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["--version"]], ids=" ".join)
+def test_root_help_and_version_load_no_group_and_no_pydantic(argv: list[str]) -> None:
+    """Listing the groups reads the table in cli/app.py; no group module, no validator machinery."""
+    report = _probe(argv)
+    assert set(report["groups"]) <= CORE_MODULES, report  # type: ignore[arg-type]
+    assert report["pydantic"] is False
+
+
+@pytest.mark.parametrize("group", group_names())
+def test_group_help_loads_only_that_group(group: str) -> None:
+    report = _probe([group, "--help"])
+    loaded = set(report["groups"]) - CORE_MODULES  # type: ignore[arg-type]
+    assert group in loaded
+    # a group may import its own private helper modules (cli/_<group>_*.py), never another group
+    assert loaded - {group} <= {m for m in loaded if m.startswith("_")}, loaded
+    assert report["pydantic"] is False, "a root/group option with a None default makes Typer import pydantic"
 
 
 def test_the_probe_detects_a_heavy_import() -> None:

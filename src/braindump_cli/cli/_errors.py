@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from difflib import get_close_matches
+from typing import Any, ClassVar
 
 import typer
-from typer._click.core import Context
+from typer._click.core import Command, Context
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
+from typer._click.formatting import HelpFormatter
+from typer._click.utils import make_default_short_help
 
 from braindump_cli.cli.output import error_line
 from braindump_cli.errors import BdError, ExitCode
@@ -61,7 +65,52 @@ class BdGroup(typer.core.TyperGroup):
     """Root group: every command runs inside this `invoke`, so errors are translated once.
 
     `main` also renders click's own usage errors in bd's one-line format (exit 2).
+
+    Groups named in `lazy_groups` ({name: (module, one-line help)}) are imported only when used:
+    `bd --help` lists them from that table, `bd airflow ...` imports `module` and nothing of the
+    other groups. The module must define `app = typer.Typer(...)`; the table's help replaces its own.
     """
+
+    lazy_groups: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        eager = [name for name in super().list_commands(ctx) if name not in self.lazy_groups]
+        return [*self.lazy_groups, *eager]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name in self.lazy_groups and cmd_name not in self.commands:
+            module_name, help_text = self.lazy_groups[cmd_name]
+            group = typer.main.get_group(importlib.import_module(module_name).app)
+            group.name = cmd_name
+            group.help = help_text
+            self.commands[cmd_name] = group
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        """List the groups without importing them (unlike click, which loads each for its help)."""
+        names = self.list_commands(ctx)
+        if not names:
+            return
+        limit = formatter.width - 6 - max(len(n) for n in names)
+        rows = []
+        for name in names:
+            if name in self.lazy_groups and name not in self.commands:
+                rows.append((name, make_default_short_help(self.lazy_groups[name][1], limit)))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit)))
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except UsageError as e:
+            matches = get_close_matches(args[0], self.list_commands(ctx)) if args else []
+            if matches and "Did you mean" not in e.message:
+                e.message = e.message.rstrip(".") + ". Did you mean " + ", ".join(repr(m) for m in matches) + "?"
+            raise
 
     def main(  # type: ignore[override]
         self,
@@ -95,6 +144,14 @@ class BdGroup(typer.core.TyperGroup):
         if not standalone_mode:
             return code
         sys.exit(code)
+
+    def get_help_option(self, ctx: Context) -> Any:
+        """Typer's help flag defaults to None, which Typer then coerces through a pydantic validator
+        (about 50 ms of imports) on every `bd <group> ...` run; a False default skips that."""
+        option = super().get_help_option(ctx)
+        if option is not None and option.default is None:
+            option.default = False
+        return option
 
     def invoke(self, ctx: Context) -> None:
         """Run the command; its return value is dropped, so it can never become an exit code."""

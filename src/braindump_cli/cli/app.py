@@ -1,22 +1,41 @@
-"""The `bd` root command. Groups are thin Typer apps; their heavy imports happen inside commands."""
+"""The `bd` root command. Groups are thin Typer apps, imported only when used (see `GROUPS`)."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
 
 from braindump_cli import __version__
-from braindump_cli.cli import airflow, cassandra, crd, operator, sandbox
 from braindump_cli.cli._errors import DEBUG_KEY, BdGroup
+
+# name -> (module defining `app`, one-line help). The help shown by `bd --help` and `bd <group> --help`
+# lives here so that listing the groups imports none of them.
+GROUPS: dict[str, tuple[str, str]] = {
+    "crd": ("braindump_cli.cli.crd", "Install, check and inspect the Database CRD on an API server."),
+    "operator": ("braindump_cli.cli.operator", "Run the Database operator and print its deployment manifests."),
+    "cassandra": ("braindump_cli.cli.cassandra", "Live Cassandra ring: ownership, consistency levels, replicas."),
+    "airflow": ("braindump_cli.cli.airflow", "Delete, restore and diagnose DAGs in the Airflow metadata DB."),
+    "sandbox": ("braindump_cli.cli.sandbox", "Local kube-apiserver, Cassandra and Airflow DB to try bd on."),
+}
+
+
+class RootGroup(BdGroup):
+    lazy_groups = GROUPS
+
 
 app = typer.Typer(
     name="bd",
-    cls=BdGroup,
+    cls=RootGroup,
     help="Operational recipes for Kubernetes, Cassandra and Airflow: safe against production, easy to script.",
     epilog="Exit codes: 0 ok, 1 error, 2 usage, 3 not found, 4 check failed, 5 unreachable, 6 timeout, "
     "130 interrupted.",
     no_args_is_help=True,
+    # Typer's own completion options default to None, which makes every `bd <group> ...` run build a
+    # pydantic validator for them (about 50 ms of imports); the root callback declares them as plain
+    # flags instead.
+    add_completion=False,
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -29,12 +48,48 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _show_completion(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
+    if value:
+        from typer import completion
+        from typer._completion_classes import completion_init
+
+        completion_init()
+        completion.show_callback(ctx, param, value)
+
+
+def _install_completion(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
+    if value:
+        from typer import completion
+        from typer._completion_classes import completion_init
+
+        completion_init()
+        completion.install_callback(ctx, param, value)
+
+
 @app.callback()
 def root(
     ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs on stderr.")] = False,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print `bd <version>` and exit.")
+    ] = False,
+    install_completion: Annotated[
+        bool,
+        typer.Option(
+            "--install-completion",
+            callback=_install_completion,
+            expose_value=False,
+            help="Install completion for the current shell.",
+        ),
+    ] = False,
+    show_completion: Annotated[
+        bool,
+        typer.Option(
+            "--show-completion",
+            callback=_show_completion,
+            expose_value=False,
+            help="Show the completion script for the current shell.",
+        ),
     ] = False,
 ) -> None:
     """bd: braindump recipes as commands."""
@@ -45,12 +100,9 @@ def root(
         logging.basicConfig(level=logging.DEBUG, format="bd: debug: %(name)s: %(message)s")
 
 
-app.add_typer(crd.app, name="crd")
-app.add_typer(operator.app, name="operator")
-app.add_typer(cassandra.app, name="cassandra")
-app.add_typer(airflow.app, name="airflow")
-app.add_typer(sandbox.app, name="sandbox")
-
-
 def main() -> None:
+    if "_BD_COMPLETE" in os.environ:  # a shell asks for completions: use Typer's completion classes
+        from typer._completion_classes import completion_init
+
+        completion_init()
     app(prog_name="bd")
