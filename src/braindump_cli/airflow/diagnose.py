@@ -339,6 +339,7 @@ class _Worker:
         stdin.close()
         self.out: IO[bytes] = stdout
         self.buffer = b""
+        self.eof = False
         self.selector = selectors.DefaultSelector()
         self.selector.register(self.out, selectors.EVENT_READ)
 
@@ -350,6 +351,7 @@ class _Worker:
                 return None
             chunk = os.read(self.out.fileno(), 65536)
             if not chunk:
+                self.eof = True
                 return None
             self.buffer += chunk
         line, self.buffer = self.buffer.split(b"\n", 1)
@@ -413,7 +415,10 @@ def parse_dag_files(
                 return interpreter, results
             if current is None:  # died between files: blame the next one
                 current = pending[0]
-            crashed = worker.proc.poll() is not None
+            crashed = worker.eof
+            if crashed:
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    worker.proc.wait(timeout=5)
             detail = worker.stderr_tail() if crashed else ""
             results.append(
                 FileResult(
