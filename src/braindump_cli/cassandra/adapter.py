@@ -135,6 +135,8 @@ class CassandraSession:
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
         from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy
 
+        from cassandra import ProtocolVersion
+
         s = self.settings
         policy = DCAwareRoundRobinPolicy(local_dc=s.local_dc, used_hosts_per_remote_dc=_ALL_REMOTE_HOSTS)
         profile = ExecutionProfile(load_balancing_policy=policy, request_timeout=s.timeout)
@@ -152,6 +154,9 @@ class CassandraSession:
             reconnection_policy=ExponentialReconnectionPolicy(60.0, 600.0),
             idle_heartbeat_interval=0,
         )
+        # Start the negotiation at v5 (Cassandra 4.0+) instead of DSE v66: two round trips fewer per
+        # connection. Set after construction so the driver may still downgrade for Cassandra 3.x.
+        self._cluster.protocol_version = ProtocolVersion.V5
         outcome: dict[str, Any] = {}
 
         def run() -> None:
@@ -314,7 +319,7 @@ class CassandraSession:
                 )
             )
             infos[address] = NodeInfo(address, str(r.schema_version) if r.schema_version else None, native)
-        nodes.sort(key=lambda n: _address_key(n.address))
+        nodes.sort(key=lambda n: address_key(n.address))
         ring = Ring(nodes=tuple(nodes), cluster_name=loc.cluster_name, partitioner=loc.partitioner or Ring.partitioner)
         return ring, infos
 
@@ -423,11 +428,15 @@ class CassandraSession:
         )
 
 
-def _address_key(address: str) -> tuple[int, ...] | tuple[str]:
+def address_key(address: str) -> tuple[int, int, str]:
+    """Sort addresses numerically (10.0.0.9 before 10.0.0.10), names after them."""
+    import ipaddress
+
     try:
-        return tuple(int(p) for p in address.split("."))
+        ip = ipaddress.ip_address(address)
     except ValueError:
-        return (address,)
+        return (9, 0, address)
+    return (ip.version, int(ip), "")
 
 
 def parse_replication(options: Mapping[str, str]) -> Replication:
