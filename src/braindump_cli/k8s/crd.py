@@ -869,7 +869,7 @@ def uninstall_crd(
     if count and not force:
         shown = ", ".join(examples[:5]) + (f" and {count - 5} more" if count > 5 else "")
         raise RefusedError(
-            f"{count} {info.kind} resource{'s' if count != 1 else ''} still exist: {shown}",
+            f"{count} {info.kind} resource{'s still exist' if count != 1 else ' still exists'}: {shown}",
             hint=f"delete them first (`kubectl delete {info.plural}.{info.group} --all -A`), "
             "or pass --force to delete them with the CRD",
         )

@@ -107,12 +107,14 @@ def _build_kube(work: Path, out: Path, kube_version: str, progress: Progress) ->
                 "-ldflags",
                 _ldflags(kube_version),
                 "-o",
-                str(out / name),
+                str(out / f".{name}.partial"),
                 f"k8s.io/kubernetes/cmd/{name}",
             ],
             work,
             progress,
         )
+        # renamed only when complete: an interrupted build never leaves a truncated binary behind
+        os.replace(out / f".{name}.partial", out / name)
 
 
 def _build_etcd(work: Path, out: Path, etcd_version: str, progress: Progress) -> None:
@@ -123,7 +125,8 @@ def _build_etcd(work: Path, out: Path, etcd_version: str, progress: Progress) ->
     )
     _run(["go", "get", f"go.etcd.io/etcd/server/v3@{etcd_version}"], work, progress)
     _run(["go", "mod", "tidy"], work, progress)
-    _run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / "etcd"), "."], work, progress)
+    _run(["go", "build", "-trimpath", "-ldflags", "-s -w", "-o", str(out / ".etcd.partial"), "."], work, progress)
+    os.replace(out / ".etcd.partial", out / "etcd")
 
 
 def ensure_kube_binaries(
