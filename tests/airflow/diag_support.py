@@ -1,44 +1,30 @@
 """Rows and databases for the doctor / stale-dags / check-db tests (issue 3, parts 2-4).
 
-Databases are copies of real schemas built by `airflow db migrate` (servers/airflow_env.py caches one
-migrated SQLite file per Airflow version). Rows are written through SQLAlchemy against the reflected
-table, with every NOT NULL column given a value of its type, so the real schema checks them.
+Databases come from the `airflow_db` fixture (tests/airflow/conftest.py). Rows are written through
+SQLAlchemy against the reflected table, with every NOT NULL column given a value of its type, so the
+real schema checks them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import shutil
 import uuid
-from pathlib import Path
 from typing import Any
 
+import pytest
 import sqlalchemy as sa
 
-from braindump_cli.servers.airflow_env import migrated_sqlite_file
-from tests.helpers import server_unavailable
-
-VERSIONS = ("3.3.2", "2.10.5")
-WITH_1_10 = (*VERSIONS, "1.10.15")
 BUNDLE = "dags-folder"
-
-
-def sqlite_copy(version: str, dest: Path) -> str:
-    """A private copy of the migrated `version` schema (1.10.15: the DDL fixture); returns its URL."""
-    if version == "1.10.15":
-        from tests.airflow.fixtures.schema_1_10 import create_schema
-
-        url = f"sqlite:///{dest / 'airflow-1.10.15.db'}"
-        create_schema(url, "sqlite")
-        return url
-    try:
-        source = migrated_sqlite_file(version)
-    except Exception as e:  # the venv could not be built or migrate failed
-        server_unavailable(f"Airflow {version} schema", str(e))
-        raise
-    target = dest / f"airflow-{version}.db"
-    shutil.copyfile(source, target)
-    return f"sqlite:///{target}"
+SCHEMAS = ("3.3.2", "2.10.5", "1.10")
+# (schema, backend) pairs as pytest params; the databases come from the `airflow_db` fixture of
+# tests/airflow/conftest.py (real `airflow db migrate` output, or the 1.10 DDL fixture).
+DATABASES = [
+    pytest.param(
+        (schema, backend), id=f"{schema}-{backend}", marks=[pytest.mark.postgres] if backend == "postgresql" else []
+    )
+    for schema in SCHEMAS
+    for backend in ("sqlite", "postgresql")
+]
 
 
 def _value(column: sa.Column[Any]) -> Any:

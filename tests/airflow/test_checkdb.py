@@ -11,9 +11,11 @@ import ast
 import json
 import socket
 import sqlite3
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+import sqlalchemy as sa
 from typer.testing import CliRunner
 
 from braindump_cli.airflow._alembic_revisions import REVISIONS
@@ -28,12 +30,13 @@ from braindump_cli.airflow.revisions import (
 )
 from braindump_cli.cli.app import app
 from braindump_cli.servers.airflow_env import ensure_airflow_venv
-from tests.airflow.diag_support import VERSIONS, sqlite_copy
+from tests.airflow.diag_support import DATABASES
 from tests.helpers import server_unavailable
 
 SHIPPED = [Revision(r, v, d, n) for r, v, d, n in REVISIONS]
 # The Airflow release that `airflow db migrate` of each installed version leaves the schema at.
-SCHEMA_RELEASE = {"3.3.2": "3.3.0", "2.10.5": "2.10.3"}
+SCHEMA_RELEASE = {"3.3.2": "3.3.0", "2.10.5": "2.10.3", "1.10": "1.10.13"}
+VERSIONS = ("3.3.2", "2.10.5")
 
 
 def _package(version: str) -> Path:
@@ -115,32 +118,46 @@ def test_render_table_round_trips(tmp_path: Path) -> None:
 # -- real databases -----------------------------------------------------------------------------------
 
 
+def _stored_revision(url: str) -> str:
+    engine = sa.create_engine(url)
+    with engine.connect() as conn:
+        revision = str(conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one())
+    engine.dispose()
+    return revision
+
+
 @pytest.mark.airflow_schema
-@pytest.mark.parametrize("version", VERSIONS)
-def test_check_db_maps_a_migrated_sqlite_schema(version: str, tmp_path: Path) -> None:
-    url = sqlite_copy(version, tmp_path)
-    stored = sqlite3.connect(url.removeprefix("sqlite:///")).execute("select version_num from alembic_version")
-    revision = stored.fetchone()[0]
+@pytest.mark.parametrize("db", DATABASES)
+def test_check_db_maps_a_real_schema(
+    db: tuple[str, str], airflow_db: Callable[[str, str], str], request: pytest.FixtureRequest
+) -> None:
+    schema, backend = db
+    url = airflow_db(schema, backend)
     code, out, err = run("--conn", url, "-o", "json")
     assert code == 0, err
     report = json.loads(out)
     assert report["schema_version"] == 1
-    assert report["dialect"] == "sqlite"
-    assert report["server_version"] == sqlite3.sqlite_version
-    assert report["revision"] == revision
-    assert report["airflow_version"] == SCHEMA_RELEASE[version]
+    assert report["dialect"] == backend
+    if backend == "sqlite":
+        assert report["server_version"] == sqlite3.sqlite_version
+    else:
+        assert report["server_version"] == request.getfixturevalue("pg_server").psql("SHOW server_version").strip()
+    assert report["revision"] == _stored_revision(url)
+    assert report["airflow_version"] == SCHEMA_RELEASE[schema]
     assert report["is_release_head"] is True
-    assert report["tables"] > 40
     assert report["problems"] == []
-    assert revision == _heads_map(_package(version))[SCHEMA_RELEASE[version]]
+    if schema != "1.10":
+        assert report["tables"] > 40
+        # The revision `airflow db migrate` left is the head Airflow itself names for that release.
+        assert report["revision"] == _heads_map(_package(schema))[SCHEMA_RELEASE[schema]]
     code, out, _ = run("--conn", url)
     assert code == 0
-    assert f">={SCHEMA_RELEASE[version]}" in out
+    assert f">={SCHEMA_RELEASE[schema]}" in out
 
 
 @pytest.mark.airflow_schema
-def test_interrupted_upgrade_and_unknown_revision(tmp_path: Path) -> None:
-    url = sqlite_copy("2.10.5", tmp_path)
+def test_interrupted_upgrade_and_unknown_revision(airflow_db: Callable[[str, str], str]) -> None:
+    url = airflow_db("2.10.5", "sqlite")
     path = url.removeprefix("sqlite:///")
     mid = next(r for r in SHIPPED if r.airflow_version == "2.10.0" and r.revision != release_heads()["2.10.0"])
     with sqlite3.connect(path) as c:
@@ -155,15 +172,6 @@ def test_interrupted_upgrade_and_unknown_revision(tmp_path: Path) -> None:
     assert code == 0
     assert report["airflow_version"] is None
     assert "not in bd's table" in report["notes"][0]
-
-
-@pytest.mark.airflow_schema
-def test_check_db_maps_the_1_10_fixture(tmp_path: Path) -> None:
-    code, out, err = run("--conn", sqlite_copy("1.10.15", tmp_path), "-o", "json")
-    assert code == 0, err
-    report = json.loads(out)
-    assert report["revision"] == "03afc6b6f902"
-    assert report["airflow_versions"] == ">=1.10.13,<2.0.0"
 
 
 def test_not_an_airflow_database(tmp_path: Path) -> None:

@@ -12,6 +12,7 @@ import os
 import py_compile
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from typer.testing import CliRunner
 from braindump_cli.airflow.diagnose import _shebang_python, find_airflow_python
 from braindump_cli.cli.app import app
 from braindump_cli.servers.airflow_env import ensure_airflow_venv
-from tests.airflow.diag_support import insert_dag, insert_import_error, sqlite_copy
+from tests.airflow.diag_support import insert_dag, insert_import_error
 from tests.helpers import server_unavailable
 
 DAG_3 = """
@@ -150,7 +151,7 @@ def test_stale_bytecode_found_proven_and_fixed(airflow_home: Path) -> None:
 
 @pytest.mark.airflow_schema
 def test_airflow_3_interpreter_files_and_db(
-    airflow_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    airflow_home: Path, airflow_db: Callable[[str, str], str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     venv = _venv("3.3.2")
     monkeypatch.setenv("PATH", f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}")
@@ -164,7 +165,7 @@ def test_airflow_3_interpreter_files_and_db(
     (dags / "syntax.py").write_text("# airflow dag\ndef broken(:\n")
     (dags / "helper.py").write_text("VALUE = 1\n")  # no DAG words: skipped like Airflow's safe mode
 
-    url = sqlite_copy("3.3.2", tmp_path)
+    url = airflow_db("3.3.2", "sqlite")
     insert_dag(url, "good_dag", str(dags / "good.py"))
     insert_dag(url, "noisy_dag", str(dags / "noisy.py"))
     insert_dag(url, "noisy2_dag", str(dags / "noisy.py"))
@@ -209,11 +210,14 @@ def test_airflow_3_interpreter_files_and_db(
 
 
 @pytest.mark.airflow_schema
-def test_airflow_2_interpreter_clean_then_a_3x_only_import(airflow_home: Path, tmp_path: Path) -> None:
+@pytest.mark.postgres
+def test_airflow_2_interpreter_clean_then_a_3x_only_import(
+    airflow_home: Path, airflow_db: Callable[[str, str], str]
+) -> None:
     venv = _venv("2.10.5")
     dags = airflow_home / "dags"
     (dags / "etl.py").write_text(DAG_2.format(dag_id="etl_dag"))
-    url = sqlite_copy("2.10.5", tmp_path)
+    url = airflow_db("2.10.5", "postgresql")
     insert_dag(url, "etl_dag", str(dags / "etl.py"))
     args = ["--python", str(venv / "bin" / "python"), "--conn", url, "--dags-folder", str(dags)]
     code, report, _ = run(*args)

@@ -1,25 +1,27 @@
-"""`bd airflow stale-dags` against real migrated Airflow 3.3.2 and 2.10.5 schemas (SQLite)."""
+"""`bd airflow stale-dags` on real 3.3.2 / 2.10.5 schemas and the 1.10 fixture, SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import json
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from braindump_cli.cli.app import app
-from tests.airflow.diag_support import WITH_1_10, dag_states, insert_dag, sqlite_copy
+from tests.airflow.diag_support import DATABASES, dag_states, insert_dag
 
 pytestmark = pytest.mark.airflow_schema
 
 ODD_IDS = ["it's", 'semi;colon "quoted"', "under_score%", "ünïcødé_dåg", "x" * 250]
 
 
-@pytest.fixture(params=WITH_1_10)
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    return sqlite_copy(request.param, tmp_path)
+@pytest.fixture(params=DATABASES)
+def db(request: pytest.FixtureRequest, airflow_db: Callable[[str, str], str]) -> str:
+    schema, backend = request.param
+    return airflow_db(schema, backend)
 
 
 @pytest.fixture
@@ -44,7 +46,9 @@ def run(*args: str) -> tuple[int, str, str]:
     return result.exit_code, result.stdout, result.stderr
 
 
-def test_lists_only_active_dags_whose_file_is_gone(db: str, files: dict[str, str]) -> None:
+def test_lists_only_active_dags_whose_file_is_gone(
+    db: str, files: dict[str, str], request: pytest.FixtureRequest
+) -> None:
     insert_dag(db, "alive", files["present"])
     insert_dag(db, "in_zip", files["zip_member"])
     insert_dag(db, "gone", files["missing"])
@@ -55,7 +59,8 @@ def test_lists_only_active_dags_whose_file_is_gone(db: str, files: dict[str, str
     report = json.loads(out)
     assert report["schema_version"] == 1
     assert report["active"] == 4
-    assert report["active_column"] == ("is_stale" if db.endswith("3.3.2.db") else "is_active")
+    schema, _backend = request.node.callspec.params["db"]
+    assert report["active_column"] == ("is_stale" if schema.startswith("3.") else "is_active")
     assert {s["dag_id"]: s["reason"] for s in report["stale"]} == {
         "gone": "file missing",
         "gone_from_zip": "file missing",
