@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import re
 import uuid
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -121,7 +122,12 @@ class Populator:
                 row.update({c: parent[rc] for c, rc in zip(fk.columns, fk.referred_columns, strict=False)})
             for c in info.columns:
                 if c not in row:
-                    row[c] = None if c in self._nullable_fk_cols(info) else self.value(info, c)
+                    # Deterministic values: every database populated this way has the same shared rows.
+                    n = zlib.crc32(f"{table}.{c}".encode()) % 1_000_000
+                    kind = info.types[info.columns.index(c)]
+                    row[c] = (
+                        None if c in self._nullable_fk_cols(info) else generic_value(self.dialect, table, c, kind, n)
+                    )
             self._insert(table, [row])
         self.shared[table] = row
         return row
@@ -235,7 +241,11 @@ def table_snapshot(url: str) -> dict[str, list[str]]:
     """Every table's rows as sorted reprs: equal snapshots mean identical contents."""
     with connection(url) as conn:
         schema = reflect_schema(conn)
-        return {t: sorted(repr(tuple(r)) for r in _rows(conn, schema, t)) for t in schema.tables}
+        return {t: sorted(repr(tuple(map(_plain, r))) for r in _rows(conn, schema, t)) for t in schema.tables}
+
+
+def _plain(value: Any) -> Any:
+    return bytes(value) if isinstance(value, memoryview) else value
 
 
 def checksums(url: str) -> dict[str, str]:

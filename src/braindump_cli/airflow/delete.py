@@ -93,7 +93,9 @@ def escape_like(value: str, escape: str = LIKE_ESCAPE) -> str:
 def _seed_sql(conn: Connection, alias: str, column: str, sel_like: Sequence[str]) -> str:
     col = f"{alias}.{quote(conn, column)}"
     parts = [f"{col} IN :ids"]
-    parts += [f"{col} LIKE :{p} ESCAPE '{LIKE_ESCAPE}'" for p in sel_like]
+    # LIKE finds `<id>.<child>` (escaped, so `_` and `%` in the id are literal); the SUBSTR check makes
+    # it case-sensitive on SQLite and MySQL, whose LIKE ignores case.
+    parts += [f"({col} LIKE :{p} ESCAPE '{LIKE_ESCAPE}' AND SUBSTR({col}, 1, :{p}_n) = :{p}_prefix)" for p in sel_like]
     return "(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0]
 
 
@@ -200,7 +202,7 @@ def delete_order(schema: Schema, tables: Sequence[str]) -> tuple[str, ...]:
     return tuple(order)
 
 
-def _files(conn: Connection, schema: Schema, dag_ids: Sequence[str], like: dict[str, str]) -> dict[str, Any]:
+def _files(conn: Connection, schema: Schema, dag_ids: Sequence[str], like: dict[str, Any]) -> dict[str, Any]:
     """The DAG files of the selected DAGs that no other DAG uses (for dag_code / import_error keyed by file)."""
     from sqlalchemy import bindparam, text
 
@@ -210,7 +212,7 @@ def _files(conn: Connection, schema: Schema, dag_ids: Sequence[str], like: dict[
         return params
     extra = [c for c in ("relative_fileloc", "bundle_name") if dag.has(c)]
     cols = ", ".join(quote(conn, c) for c in ("dag_id", "fileloc", *extra))
-    seed = _seed_sql(conn, quote(conn, "dag"), "dag_id", tuple(like))
+    seed = _seed_sql(conn, quote(conn, "dag"), "dag_id", tuple(k for k in like if "_" not in k))
     stmt = text(f"SELECT {cols} FROM {quote(conn, 'dag')} WHERE {seed}").bindparams(bindparam("ids", expanding=True))
     rows = conn.execute(stmt, {"ids": list(dag_ids), **like}).all()
     others = text(
@@ -244,7 +246,12 @@ def select_rows(
     schema = reflect_schema(conn)
     if "dag" not in schema.tables and "dag_run" not in schema.tables:
         raise UsageError("this database holds no Airflow schema (no dag or dag_run table)", hint="check --conn")
-    like = {f"sub{i}": escape_like(d) + "." + "%" for i, d in enumerate(dag_ids)} if include_subdags else {}
+    like: dict[str, Any] = {}
+    if include_subdags:
+        for i, d in enumerate(dag_ids):
+            like[f"sub{i}"] = escape_like(d) + ".%"
+            like[f"sub{i}_n"] = len(d) + 1
+            like[f"sub{i}_prefix"] = d + "."
     params = _files(conn, schema, dag_ids, like)
     seeds = _seeds(
         schema, keep_logs=keep_logs, has_files=bool(params["filelocs"]), has_pairs=bool(params.get("_pairs"))
@@ -256,7 +263,7 @@ def select_rows(
         branches=branches,
         order=delete_order(schema, list(branches)),
         params=params,
-        like_params=tuple(like),
+        like_params=tuple(k for k in like if "_" not in k),
         dag_ids=tuple(dag_ids),
     )
 
@@ -331,7 +338,11 @@ def _active_tis(conn: Connection, sel: Selection) -> int:
     seed = _seed_sql(conn, quote(conn, "task_instance"), "dag_id", sel.like_params)
     sql = f"SELECT COUNT(*) FROM {quote(conn, 'task_instance')} WHERE {seed} AND {quote(conn, 'state')} IN :states"
     stmt = text(sql).bindparams(bindparam("ids", expanding=True), bindparam("states", expanding=True))
-    values = {"ids": list(sel.dag_ids), "states": list(ACTIVE_TI_STATES), **{k: sel.params[k] for k in sel.like_params}}
+    values = {
+        "ids": list(sel.dag_ids),
+        "states": list(ACTIVE_TI_STATES),
+        **{k: v for k, v in sel.params.items() if k.startswith("sub")},
+    }
     return int(conn.execute(stmt, values).scalar_one())
 
 
@@ -456,7 +467,8 @@ def delete_dag(
 
 
 def _stream(conn: Connection, stmt: Any, values: dict[str, Any]) -> Iterator[Sequence[Any]]:
-    result = conn.execution_options(stream_results=True, yield_per=STREAM_ROWS).execute(stmt, values)
+    # Per-statement options: Connection.execution_options() would change the connection for the DELETEs too.
+    result = conn.execute(stmt, values, execution_options={"stream_results": True, "yield_per": STREAM_ROWS})
     try:
         for partition in result.partitions():
             yield from partition

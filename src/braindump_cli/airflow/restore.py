@@ -159,8 +159,15 @@ def _insert(
 def _conflict(table: str, e: Exception) -> RefusedError:
     from braindump_cli.airflow._db import _first_line
 
+    detail = _first_line(e)
+    if "foreign key" in detail.lower():
+        return RefusedError(
+            f"restoring {table} needs a row the database lacks ({detail}); nothing was restored",
+            hint="restore into the database the archive came from, or one with the same shared rows "
+            "(dag_bundle, log_template, assets...)",
+        )
     return RefusedError(
-        f"restoring {table} conflicts with rows already in the database ({_first_line(e)}); nothing was restored",
+        f"restoring {table} conflicts with rows already in the database ({detail}); nothing was restored",
         hint="pass --on-conflict skip to keep the existing rows and restore the rest",
     )
 

@@ -11,3 +11,8 @@ app = typer.Typer(help="airflow commands.", no_args_is_help=True, rich_markup_mo
 from braindump_cli.cli import _airflow_diagnose  # noqa: E402
 
 _airflow_diagnose.register(app)
+
+# delete-dag, restore-dag (issue 3, part 1).
+from braindump_cli.cli import _airflow_delete  # noqa: E402
+
+_airflow_delete.register(app)
