@@ -203,7 +203,9 @@ def test_lists_airflow_processes_and_nothing_else(spawn: Spawner, fake_airflow: 
     assert os.getpid() not in procs
 
 
-def test_gunicorn_left_behind_by_a_dead_webserver_is_orphaned(spawn: Spawner, tmp_path: Path) -> None:
+def test_gunicorn_left_behind_by_a_dead_webserver_is_orphaned(
+    spawn: Spawner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     web_script = tmp_path / "web.py"
     web_script.write_text(WEBSERVER)
     webserver, gunicorn = spawn.webserver(web_script)
@@ -214,6 +216,13 @@ def test_gunicorn_left_behind_by_a_dead_webserver_is_orphaned(spawn: Spawner, tm
     assert webserver.pid not in procs
     assert procs[gunicorn]["orphaned"] is True
     assert procs[gunicorn]["parent_is_airflow"] is False
+    monkeypatch.setenv("COLUMNS", "400")
+    code, out, _ = run()
+    assert code == 0
+    line = next(line for line in out.splitlines() if line.startswith(str(gunicorn)))
+    assert "gunicorn master" in line
+    assert "orphaned" in line
+    assert "gunicorn: master [airflow-webserver]" in line  # brackets survive the table renderer
 
 
 def test_older_than_the_newest_dag_file(spawn: Spawner, tmp_path: Path) -> None:

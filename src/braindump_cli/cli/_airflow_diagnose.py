@@ -36,6 +36,14 @@ DagsFolderOpt = Annotated[
 ]
 
 
+def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
+    """render_table with Rich markup escaped: gunicorn titles (`[airflow-webserver]`), DAG ids and
+    error texts may hold brackets that Rich would otherwise swallow as tags."""
+    from rich.markup import escape
+
+    render_table([{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows], columns)
+
+
 def _kv(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
@@ -43,6 +51,13 @@ def _kv(pairs: Sequence[tuple[str, Any]]) -> None:
 
 
 # -- check-db ---------------------------------------------------------------------------------------
+
+
+def _release(report: DbCheck) -> str | None:
+    if report.airflow_versions is None:
+        return None
+    where = "its last migration" if report.is_release_head else "an unfinished migration"
+    return f"{report.airflow_versions} (schema of {report.airflow_version}, {where})"
 
 
 def _check_db_table(report: DbCheck) -> None:
@@ -54,7 +69,7 @@ def _check_db_table(report: DbCheck) -> None:
             ("server version", report.server_version),
             ("tables", report.tables),
             ("alembic revision", ", ".join(report.alembic_revisions) or None),
-            ("airflow version", report.airflow_versions),
+            ("airflow version", _release(report)),
         ]
     )
     for note in report.notes:
@@ -88,7 +103,7 @@ def check_db(
 def _stale_table(report: StaleDagsReport) -> None:
     rows = [{"dag_id": s.dag_id, "fileloc": s.fileloc, "reason": s.reason} for s in report.stale]
     if rows:
-        render_table(rows, [("DAG", "dag_id"), ("FILE", "fileloc"), ("REASON", "reason")])
+        _table(rows, [("DAG", "dag_id"), ("FILE", "fileloc"), ("REASON", "reason")])
     print(
         f"{len(report.stale)} of {report.active} active DAGs have no file"
         + (f"; deactivated {len(report.deactivated)}" if report.deactivated else "")
@@ -150,7 +165,7 @@ def _procs_table(report: ProcsReport) -> None:
         return {**p.__dict__, "age": _age(p.age_seconds), "notes": ", ".join(notes) or "-"}
 
     if report.processes:
-        render_table(
+        _table(
             [row(p) for p in report.processes],
             _PROC_COLUMNS,
         )
@@ -227,9 +242,18 @@ def _doctor_table(report: DoctorReport) -> None:
     pairs.append(("bd python", f"{b.executable} ({b.version})" + (" - differs" if report.interpreters_differ else "")))
     pairs.append(("database", report.database or "skipped (--no-db)"))
     _kv(pairs)
+
+    def rel(path: str | None) -> str | None:
+        if path is None or not path.startswith(report.dags_folder + os.sep):
+            return path
+        return os.path.relpath(path, report.dags_folder)
+
     if report.stale_bytecode:
-        render_table(
-            [{**s.__dict__, "removed": "removed" if s.removed else "-"} for s in report.stale_bytecode],
+        _table(
+            [
+                {**s.__dict__, "path": rel(s.path), "removed": "removed" if s.removed else "-"}
+                for s in report.stale_bytecode
+            ],
             [("STALE BYTECODE", "path"), ("REASON", "reason"), ("SHADOWS SOURCE", "shadows_source"), ("", "removed")],
         )
 
@@ -240,17 +264,20 @@ def _doctor_table(report: DoctorReport) -> None:
 
     rows = [
         {
-            "file": os.path.relpath(f.path, report.dags_folder),
+            "file": rel(f.path),
             "status": "ok" if f.ok else (f.error_type or "error"),
             "detail": detail(f),
         }
         for f in report.files
     ]
     if rows:
-        render_table(rows, [("FILE", "file"), ("STATUS", "status"), ("DAGS / ERROR", "detail")])
+        _table(rows, [("FILE", "file"), ("STATUS", "status"), ("DAGS / ERROR", "detail")])
     if report.import_errors:
-        render_table(
-            [e.__dict__ for e in report.import_errors],
+        _table(
+            [
+                {**e.__dict__, "filename": rel(e.filename), "timestamp": e.timestamp and e.timestamp.strftime("%F %T")}
+                for e in report.import_errors
+            ],
             [(f"DB {report.import_error_table}", "filename"), ("ERROR", "error"), ("AT", "timestamp")],
         )
     for problem in report.problems:
