@@ -305,15 +305,17 @@ def _per_range_signatures(ctx: _Context) -> Sequence[Hashable]:
     any_down = not all(ctx.live)
     columns: list[Sequence[_Sig]] = []
     for comp in rm.components:
-        local_comp = comp.datacenter == ctx.local_dc
-        sigs: list[_Sig] = []
-        for sel in comp.selections:
-            k = len(sel)
-            local_count = (k if local_comp else 0) if ctx.nts else sum(map(ctx.local.__getitem__, sel))
-            if not any_down or ctx.down_set.isdisjoint(sel):
-                sigs.append((k, k, local_count, local_count))
+        sels = comp.selections
+        if ctx.nts:
+            local_comp = comp.datacenter == ctx.local_dc
+            base = {k: (k, k, k, k) if local_comp else (k, k, 0, 0) for k in set(map(len, sels))}
+            if any_down:
+                clean = map(ctx.down_set.isdisjoint, sels)
+                sigs = [base[len(s)] if c else ctx.sig(s) for s, c in zip(sels, clean, strict=True)]
             else:
-                sigs.append(ctx.sig(sel))
+                sigs = list(map(base.__getitem__, map(len, sels)))
+        else:
+            sigs = [ctx.sig(s) for s in sels]
         columns.append(comp.per_range(sigs, n))
     if not columns:
         return [(0, 0, 0, 0)] * n

@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import bisect
 import operator
+from collections import deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from itertools import accumulate
+from itertools import accumulate, compress, repeat
 from typing import TypeVar
 
 from braindump_cli.cassandra.model import Node, Replication, Ring
@@ -100,8 +101,7 @@ class ComponentReplicas:
         if n == 1:
             return [values[0]]
         flags = [0] * n
-        for p in self.positions:
-            flags[p] = 1
+        deque(map(flags.__setitem__, self.positions, repeat(1)), maxlen=0)
         # The number of this component's tokens before range i picks its selection; m wraps to 0.
         extended = [*values, values[0]]
         return list(operator.itemgetter(*accumulate(flags[:-1], initial=0))(extended))
@@ -154,7 +154,7 @@ def build_token_ring(ring: Ring) -> TokenRing:
     """Sort every node's tokens into one ring; nodes without tokens are left out (like TokenMetadata)."""
     nodes = tuple(n for n in ring.nodes if n.tokens)
     owner_of = {t: idx for idx, node in enumerate(nodes) for t in node.tokens}
-    if len(owner_of) != sum(len(set(node.tokens)) for node in nodes):
+    if len(owner_of) != sum(map(len, (node.tokens for node in nodes))):
         claimed: dict[int, int] = {}
         for idx, node in enumerate(nodes):
             for t in node.tokens:
@@ -218,26 +218,34 @@ def _scan_distinct(
     keys: list[int] = []
     sel: list[int] = []
     out: list[Selection] = [()] * m
-    current: Selection = ()
     warm = _warmup_end(positions, owners, key_of, min(k, key_count), 0)
-    index = keys.index
-    for lap, top in ((0, warm), (1, m - 1)):
-        for j in range(top, -1, -1):
-            node = owners[positions[j]]
-            r = key_of[node]
-            if not (keys and keys[0] == r and sel[0] == node):
-                if r in keys:
-                    at = index(r)
-                    del keys[at]
-                    del sel[at]
-                elif len(keys) == k:
-                    keys.pop()
-                    sel.pop()
-                keys.insert(0, r)
-                sel.insert(0, node)
-                current = tuple(sel)
-            if lap:
-                out[j] = current
+    # Hot loop: bound methods as locals; the warm-up lap only builds state, the second records it.
+    index, insert_key, insert_sel, pop_key, pop_sel = keys.index, keys.insert, sel.insert, keys.pop, sel.pop
+    for j in range(warm, -1, -1):
+        node = owners[positions[j]]
+        r = key_of[node]
+        if r in keys:
+            at = index(r)
+            del keys[at]
+            del sel[at]
+        elif len(keys) == k:
+            pop_key()
+            pop_sel()
+        insert_key(0, r)
+        insert_sel(0, node)
+    for j in range(m - 1, -1, -1):
+        node = owners[positions[j]]
+        r = key_of[node]
+        if r in keys:
+            at = index(r)
+            del keys[at]
+            del sel[at]
+        elif len(keys) == k:
+            pop_key()
+            pop_sel()
+        insert_key(0, r)
+        insert_sel(0, node)
+        out[j] = tuple(sel)
     return out
 
 
@@ -317,7 +325,7 @@ def build_replica_map(ring: Ring | TokenRing, replication: Replication) -> Repli
             code = dc_ids.get(dc)
             if rf <= 0 or code is None:
                 continue
-            positions = [i for i, c in enumerate(token_dc) if c == code]
+            positions = list(compress(range(n), map(code.__eq__, token_dc)))
             dc_nodes = [i for i, c in enumerate(dc_of) if c == code]
             racks = {rack_of[o] for o in dc_nodes}
             repeats = rf - len(racks)
