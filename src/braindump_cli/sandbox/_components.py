@@ -246,7 +246,8 @@ def check_airflow_tools() -> None:
     from braindump_cli.servers.postgres import pg_bin_dir
 
     try:
-        pg_bin_dir()
+        if not (pg_bin_dir() / "initdb").exists():  # BD_PG_BIN is taken as given by the harness
+            raise FileNotFoundError("initdb")
     except FileNotFoundError as e:
         raise UsageError(
             "PostgreSQL server binaries (initdb, pg_ctl) are not installed; the Airflow piece runs a "
