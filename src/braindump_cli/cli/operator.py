@@ -36,8 +36,9 @@ def _configure_logging(verbose: bool) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    # urllib3 warns on each connection retry; the operator reports the failed call once itself.
     for noisy in ("urllib3", "aiohttp.access", "asyncio"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+        logging.getLogger(noisy).setLevel(logging.ERROR)
     if not verbose:
         # kopf logs every handler call ("Handler ... succeeded"); the operator logs each action itself.
         logging.getLogger("kopf.objects").setLevel(logging.WARNING)
