@@ -202,3 +202,10 @@ def test_everywhere_strategy_replicates_to_all_nodes() -> None:
     rm = build_replica_map(ring, Replication("EverywhereStrategy", {}))
     assert [sorted(rm.addresses_at(i)) for i in range(2)] == [["a", "b"], ["a", "b"]]
     assert effective_ownership(ring, Replication("EverywhereStrategy", {})) == {"a": 1.0, "b": 1.0}
+
+
+def test_transient_replication_factors_count_as_full() -> None:
+    ring = make_synthetic_ring([6], vnodes=4, racks_per_dc=3, seed=9)
+    plain = build_replica_map(ring, Replication("NetworkTopologyStrategy", {"dc1": 3}))
+    transient = build_replica_map(ring, Replication("NetworkTopologyStrategy", {"dc1": "3/1"}))  # type: ignore[dict-item]
+    assert list(plain.iter_replicas()) == list(transient.iter_replicas())

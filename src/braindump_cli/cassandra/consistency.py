@@ -30,6 +30,7 @@ from braindump_cli.cassandra.ring import (
     TokenRing,
     build_replica_map,
     build_token_ring,
+    parse_rf,
     strategy_name,
 )
 from braindump_cli.errors import NotFoundError, UsageError
@@ -160,7 +161,7 @@ def normalize_level(level: str) -> str:
 def _total_rf(replication: Replication, node_count: int) -> int:
     if strategy_name(replication) == "EverywhereStrategy":
         return node_count
-    return sum(int(v) for v in replication.factors.values())
+    return sum(parse_rf(v) for v in replication.factors.values())
 
 
 def required_replicas(level: str, replication: Replication, *, local_dc: str, node_count: int = 0) -> Requirement:
@@ -172,7 +173,7 @@ def required_replicas(level: str, replication: Replication, *, local_dc: str, no
     quorum = total // 2 + 1
 
     def local_quorum(dc: str) -> int:
-        return int(replication.factors.get(dc, 0)) // 2 + 1 if nts else quorum
+        return parse_rf(replication.factors.get(dc, 0)) // 2 + 1 if nts else quorum
 
     if name == "ANY":
         return Requirement(name, 1, "none", {})
@@ -374,7 +375,7 @@ def analyze_consistency(
     summaries = tuple(_summarise(lv, ctx.requirements[lv], groups) for lv in ctx.levels)
     return ConsistencyReport(
         strategy=rm.strategy,
-        factors=dict(replication.factors),
+        factors={dc: parse_rf(rf) for dc, rf in replication.factors.items()},
         local_dc=ctx.local_dc,
         down=ctx.down_addresses,
         range_count=n,

@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from braindump_cli.cassandra.model import Keyspace, Ring
-from braindump_cli.cassandra.ring import strategy_name
+from braindump_cli.cassandra.ring import parse_rf, strategy_name
 
 RF_EXCEEDS_NODES = "rf-exceeds-nodes"
 SIMPLE_STRATEGY_MULTI_DC = "simple-strategy-multi-dc"
@@ -33,7 +33,7 @@ def check_keyspace(keyspace: Keyspace, ring: Ring) -> tuple[KeyspaceWarning, ...
     """
     name = keyspace.name
     strategy = strategy_name(keyspace.replication)
-    factors = {dc: int(rf) for dc, rf in keyspace.replication.factors.items()}
+    factors = {dc: parse_rf(rf) for dc, rf in keyspace.replication.factors.items()}
     nodes_per_dc = Counter(n.datacenter for n in ring.nodes)
     out: list[KeyspaceWarning] = []
     if strategy == "SimpleStrategy":

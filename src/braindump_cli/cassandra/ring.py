@@ -169,8 +169,13 @@ def _as_token_ring(ring: Ring | TokenRing) -> TokenRing:
     return ring if isinstance(ring, TokenRing) else build_token_ring(ring)
 
 
+def parse_rf(value: object) -> int:
+    """A replication factor as the schema states it: 3, "3" or "3/1" (transient replicas count as full)."""
+    return int(str(value).split("/", 1)[0])
+
+
 def _simple_rf(replication: Replication) -> int:
-    return sum(int(v) for v in replication.factors.values())
+    return sum(parse_rf(v) for v in replication.factors.values())
 
 
 def _check_strategy(strategy: str) -> None:
@@ -321,7 +326,7 @@ def build_replica_map(ring: Ring | TokenRing, replication: Replication) -> Repli
         dc_of = [dc_ids.setdefault(nd.datacenter, len(dc_ids)) for nd in nodes]
         token_dc = list(map(dc_of.__getitem__, owners))
         for dc, rf_value in replication.factors.items():
-            rf = int(rf_value)
+            rf = parse_rf(rf_value)
             code = dc_ids.get(dc)
             if rf <= 0 or code is None:
                 continue
@@ -376,7 +381,7 @@ def endpoints_for_token(ring: Ring | TokenRing, replication: Replication, token:
     left: dict[str, int] = {}
     repeats: dict[str, int] = {}
     for dc, rf_value in replication.factors.items():
-        rf = int(rf_value)
+        rf = parse_rf(rf_value)
         count = len(dc_nodes.get(dc, ()))
         if rf <= 0 or count <= 0:
             continue
@@ -409,21 +414,21 @@ def endpoints_for_token(ring: Ring | TokenRing, replication: Replication, token:
 
 
 def range_shares_micro(tokens: Sequence[int]) -> list[int]:
-    """Each range's share of the ring in millionths, rounded HALF_EVEN like describeOwnership."""
+    """Each range's share of the ring in millionths, rounded HALF_EVEN like describeOwnership.
+
+    share = ((t[i] - t[i-1]) mod R) / R with R = 2**64 - 1, to 6 decimals. R is odd, so
+    width * 10**6 / R can never end in exactly .5 and rounding half-up, floor((2 w 10**6 + R) / 2R),
+    is the same as HALF_EVEN; that keeps the whole computation in exact C-level integer maps.
+    """
     n = len(tokens)
     if n == 0:
         return []
     if n == 1:
         return [_MICRO]
-    out = []
-    prev = tokens[-1]
-    for t in tokens:
-        q, rem = divmod(((t - prev) % RING_SIZE) * _MICRO, RING_SIZE)
-        if rem * 2 > RING_SIZE or (rem * 2 == RING_SIZE and q & 1):
-            q += 1
-        out.append(q)
-        prev = t
-    return out
+    previous = [tokens[-1], *tokens[:-1]]
+    widths = map(operator.mod, map(operator.sub, tokens, previous), repeat(RING_SIZE))
+    scaled = map(operator.add, map(operator.mul, widths, repeat(2 * _MICRO)), repeat(RING_SIZE))
+    return list(map(operator.floordiv, scaled, repeat(2 * RING_SIZE)))
 
 
 def effective_ownership(
