@@ -365,9 +365,7 @@ def _check(conn: Connection, sel: Selection, *, force: bool, dags_folder: Path |
     missing = _missing_ids(conn, sel)
     if missing:
         shown = ", ".join(repr(m) for m in missing[:5]) + (" ..." if len(missing) > 5 else "")
-        raise NotFoundError(
-            f"no DAG {shown} in the metadata database", hint="list DAG ids with `airflow dags list` or check --conn"
-        )
+        raise NotFoundError(f"no DAG {shown} in the metadata database")
     problems = []
     active = _active_tis(conn, sel)
     if active:

@@ -1,0 +1,142 @@
+"""`bd airflow delete-dag` / `restore-dag` through the CLI, against a real Airflow 3.3.2 schema."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from braindump_cli.cli.app import app
+from tests.airflow.populate import table_snapshot
+
+pytestmark = [pytest.mark.airflow_schema]
+Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
+KEYS = {"dag_ids", "dry_run", "deleted", "total", "archive"}
+
+
+def bd(*args: str) -> tuple[int, str, str]:
+    result = CliRunner().invoke(app, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+def test_dry_run_prints_the_plan_and_changes_nothing(populated_db: Populated) -> None:
+    url, made = populated_db("3.3.2", "sqlite", ("other_dag", "victim"))
+    before = table_snapshot(url)
+    code, out, _ = bd("airflow", "delete-dag", "victim", "--conn", url, "--dry-run", "-o", "json")
+    assert code == 0
+    doc = json.loads(out)
+    assert set(doc) == KEYS
+    total = sum(made["victim"].values())
+    assert doc == {"dag_ids": ["victim"], "dry_run": True, "deleted": made["victim"], "total": total, "archive": None}
+    assert table_snapshot(url) == before
+    code, out, _ = bd("airflow", "delete-dag", "victim", "--conn", url, "--dry-run")
+    assert code == 0
+    assert "task_instance" in out
+    assert re.search(rf"total\s+{sum(made['victim'].values())}", out)
+
+
+def test_without_a_terminal_it_needs_yes(populated_db: Populated) -> None:
+    url, _ = populated_db("3.3.2", "sqlite", ("other_dag", "victim"))
+    before = table_snapshot(url)
+    code, out, err = bd("airflow", "delete-dag", "victim", "--conn", url)
+    assert code == 2
+    assert out == ""
+    assert "--yes" in err
+    assert table_snapshot(url) == before
+
+
+def test_json_result_and_default_archive_in_the_current_directory(
+    populated_db: Populated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, made = populated_db("3.3.2", "postgresql", ("other_dag", "victim"))
+    monkeypatch.chdir(tmp_path)
+    code, out, err = bd("airflow", "delete-dag", "victim", "--conn", url, "--yes", "-o", "json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert set(doc) == KEYS
+    assert doc["dag_ids"] == ["victim"]
+    assert doc["dry_run"] is False
+    assert doc["deleted"] == made["victim"]
+    assert doc["total"] == sum(made["victim"].values())
+    archive = Path(doc["archive"])
+    assert archive.parent == tmp_path
+    assert re.fullmatch(r"bd-archive-victim-\d{8}T\d{6}Z\.jsonl\.gz", archive.name)
+    assert "task_instance: 9 rows" in err  # progress per table on stderr
+
+    code, out, err = bd("airflow", "restore-dag", str(archive), "--conn", url, "--yes", "-o", "json")
+    assert code == 0, err
+    restored = json.loads(out)
+    assert restored["restored"] == made["victim"]
+    assert restored["total"] == sum(made["victim"].values())
+
+    code, out, err = bd("airflow", "restore-dag", str(archive), "--conn", url, "--yes")
+    assert code == 1
+    assert "conflicts" in err
+    assert "--on-conflict skip" in err
+    code, out, err = bd("airflow", "restore-dag", str(archive), "--conn", url, "--yes", "--on-conflict", "skip")
+    assert code == 0, err
+    assert re.search(rf"total\s+0\s+{sum(made['victim'].values())}", out)
+
+
+def test_missing_dag_is_exit_3_with_one_line(populated_db: Populated) -> None:
+    url, _ = populated_db("3.3.2", "sqlite", ("other_dag", "victim"))
+    code, out, err = bd("airflow", "delete-dag", "no_such_dag", "--conn", url, "--yes")
+    assert code == 3
+    assert out == ""
+    assert err.splitlines() == ["bd: error: no DAG 'no_such_dag' in the metadata database"]
+    code, _, _ = bd("airflow", "delete-dag", "no_such_dag", "--conn", url, "--dry-run")
+    assert code == 3
+
+
+def test_refusal_names_force_and_force_warns(populated_db: Populated, tmp_path: Path) -> None:
+    url, made = populated_db("2.10.5", "sqlite", ("other_dag", "victim"))
+    from braindump_cli.airflow._db import connection
+
+    with connection(url, write=True) as conn:
+        from sqlalchemy import text
+
+        conn.execute(text("UPDATE task_instance SET state = 'running' WHERE dag_id = 'victim'"))
+    code, _, err = bd("airflow", "delete-dag", "victim", "--conn", url, "--yes", "--no-archive")
+    assert code == 1
+    assert "running or queued" in err
+    assert "--force" in err
+    code, out, err = bd(
+        "airflow", "delete-dag", "victim", "--conn", url, "--yes", "--no-archive", "--force", "-o", "json"
+    )
+    assert code == 0, err
+    assert "bd: warning" in err or "warning: --force" in err
+    assert json.loads(out)["archive"] is None
+    assert json.loads(out)["total"] == sum(made["victim"].values())
+
+
+def test_archive_options_conflict_and_existing_archive_is_kept(populated_db: Populated, tmp_path: Path) -> None:
+    url, _ = populated_db("3.3.2", "sqlite", ("other_dag", "victim"))
+    code, _, err = bd("airflow", "delete-dag", "victim", "--conn", url, "--yes", "--no-archive", "--archive", "x.gz")
+    assert code == 2
+    existing = tmp_path / "a.jsonl.gz"
+    existing.write_bytes(b"keep me")
+    before = table_snapshot(url)
+    code, _, err = bd("airflow", "delete-dag", "victim", "--conn", url, "--yes", "--archive", str(existing))
+    assert code == 2
+    assert "already exists" in err
+    assert existing.read_bytes() == b"keep me"
+    assert table_snapshot(url) == before
+
+
+def test_missing_sqlite_file_is_not_created(tmp_path: Path) -> None:
+    db = tmp_path / "nope.db"
+    code, _, err = bd("airflow", "delete-dag", "x", "--conn", f"sqlite:///{db}", "--dry-run")
+    assert code == 3
+    assert not db.exists()
+    assert "no SQLite database file" in err
+
+
+def test_commands_have_help_with_an_example() -> None:
+    for command in ("delete-dag", "restore-dag"):
+        code, out, _ = bd("airflow", command, "--help")
+        assert code == 0
+        assert "Example: bd airflow " + command in out
