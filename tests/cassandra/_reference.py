@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 
 from braindump_cli.cassandra.model import Node, Ring
 
-R = 2**64 - 1
+R = 2**64 - 2  # describeOwnership: MAXIMUM - (MINIMUM + 1)
 
 
 def random_ring(rng: random.Random, *, max_nodes: int = 24, max_vnodes: int = 8, max_dcs: int = 3) -> Ring:

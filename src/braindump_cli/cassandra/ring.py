@@ -8,7 +8,7 @@ The placement rules are Cassandra 5.0's (TokenMetadata-era, pre-TCM):
   a node on a rack not seen yet is always taken, a node on an already-seen rack only while
   `acceptableRackRepeats = RF - racks_in_dc` is positive; a DC never takes more than its node count.
 * StorageService.effectiveOwnership / Murmur3Partitioner.describeOwnership: a range's share is
-  ((right - left) mod R) / R with R = 2**64 - 1, rounded HALF_EVEN to 6 decimals, and a node owns
+  ((right - left) mod R) / R with R = 2**64 - 2 (sic: MAX - (MIN + 1)), rounded HALF_EVEN to 6 decimals, and a node owns
   the sum of the shares of every range it replicates.
 
 Computing every range's replicas by walking the ring from each token costs O(tokens x walk); the
@@ -30,7 +30,7 @@ from typing import TypeVar
 from braindump_cli.cassandra.model import Node, Replication, Ring
 from braindump_cli.errors import UsageError
 
-RING_SIZE = 2**64 - 1  # Murmur3Partitioner.describeOwnership's R: MAX - (MIN + 1) + 1
+RING_SIZE = 2**64 - 2  # Murmur3Partitioner.describeOwnership's R: MAX - (MIN + 1)
 _MICRO = 1_000_000
 
 Selection = tuple[int, ...]
@@ -416,9 +416,10 @@ def endpoints_for_token(ring: Ring | TokenRing, replication: Replication, token:
 def range_shares_micro(tokens: Sequence[int]) -> list[int]:
     """Each range's share of the ring in millionths, rounded HALF_EVEN like describeOwnership.
 
-    share = ((t[i] - t[i-1]) mod R) / R with R = 2**64 - 1, to 6 decimals. R is odd, so
-    width * 10**6 / R can never end in exactly .5 and rounding half-up, floor((2 w 10**6 + R) / 2R),
-    is the same as HALF_EVEN; that keeps the whole computation in exact C-level integer maps.
+    share = ((t[i] - t[i-1] + R) mod R) / R with R = 2**64 - 2, to 6 decimals. A tie would need
+    2 w 10**6 = (2q + 1) R, i.e. w 10**6 = (2q + 1)(2**63 - 1): impossible, as 2**63 - 1 is coprime
+    to 10**6 and an odd number cannot be a multiple of 10**6. So half-up, floor((2 w 10**6 + R) / 2R),
+    equals HALF_EVEN, computed with exact integer maps and no per-range Python loop.
     """
     n = len(tokens)
     if n == 0:
