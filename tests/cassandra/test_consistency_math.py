@@ -182,3 +182,9 @@ def test_unknown_down_node_and_missing_local_dc() -> None:
         analyze_consistency(ring, replication, local_dc="dc1", down=["10.9.9.9"])
     with pytest.raises(UsageError, match="LOCAL_"):
         analyze_consistency(ring, replication)
+
+
+def test_empty_ring_is_a_usage_error() -> None:
+    ring = Ring((Node("joining", "dc1", "r1", ()),))
+    with pytest.raises(UsageError, match="no tokens"):
+        analyze_consistency(ring, Replication("SimpleStrategy", {"": 1}), local_dc="dc1")

@@ -29,7 +29,6 @@ from braindump_cli.cassandra.ring import (
     TokenRange,
     TokenRing,
     build_replica_map,
-    build_token_ring,
     parse_rf,
     strategy_name,
 )
@@ -341,6 +340,8 @@ def analyze_consistency(
     """
     rm = replica_map if replica_map is not None else build_replica_map(ring, replication)
     tr = rm.ring
+    if not tr.tokens:
+        raise UsageError("the ring has no tokens: no node has joined it", hint="bd cassandra status")
     ctx = _Context(rm, local_dc=_resolve_local_dc(tr, local_dc), down=down, levels=levels)
     n = len(tr.tokens)
 
@@ -446,8 +447,3 @@ def iter_range_verdicts(
             read=hit[0],
             write=hit[1],
         )
-
-
-def ring_for(ring: Ring | TokenRing) -> TokenRing:
-    """The sorted token ring (shared by callers that analyse several keyspaces)."""
-    return ring if isinstance(ring, TokenRing) else build_token_ring(ring)
