@@ -324,8 +324,10 @@ def doctor(
             info(f"removed {entry.path}")
     emit(report, output, table=_doctor_table, jsonl_rows=lambda r: r.files)
     if report.problems:
+        stale = any(not s.removed for s in report.stale_bytecode)
         raise CheckFailedError(
-            f"{len(report.problems)} problem(s) found", hint="see the report above; `--fix` removes stale bytecode"
+            f"{len(report.problems)} problem(s) found",
+            hint="see the report above" + ("; `--fix` removes the stale bytecode" if stale else ""),
         )
 
 
