@@ -36,14 +36,6 @@ DagsFolderOpt = Annotated[
 ]
 
 
-def _table(rows: Sequence[dict[str, Any]], columns: Sequence[tuple[str, str]]) -> None:
-    """render_table with Rich markup escaped: gunicorn titles (`[airflow-webserver]`), DAG ids and
-    error texts may hold brackets that Rich would otherwise swallow as tags."""
-    from rich.markup import escape
-
-    render_table([{k: escape(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows], columns)
-
-
 def _kv(pairs: Sequence[tuple[str, Any]]) -> None:
     width = max(len(k) for k, _ in pairs)
     for key, value in pairs:
@@ -103,7 +95,7 @@ def check_db(
 def _stale_table(report: StaleDagsReport) -> None:
     rows = [{"dag_id": s.dag_id, "fileloc": s.fileloc, "reason": s.reason} for s in report.stale]
     if rows:
-        _table(rows, [("DAG", "dag_id"), ("FILE", "fileloc"), ("REASON", "reason")])
+        render_table(rows, [("DAG", "dag_id"), ("FILE", "fileloc"), ("REASON", "reason")])
     print(
         f"{len(report.stale)} of {report.active} active DAGs have no file"
         + (f"; deactivated {len(report.deactivated)}" if report.deactivated else "")
@@ -165,7 +157,7 @@ def _procs_table(report: ProcsReport) -> None:
         return {**p.__dict__, "age": _age(p.age_seconds), "notes": ", ".join(notes) or "-"}
 
     if report.processes:
-        _table(
+        render_table(
             [row(p) for p in report.processes],
             _PROC_COLUMNS,
         )
@@ -249,7 +241,7 @@ def _doctor_table(report: DoctorReport) -> None:
         return os.path.relpath(path, report.dags_folder)
 
     if report.stale_bytecode:
-        _table(
+        render_table(
             [
                 {**s.__dict__, "path": rel(s.path), "removed": "removed" if s.removed else "-"}
                 for s in report.stale_bytecode
@@ -271,9 +263,9 @@ def _doctor_table(report: DoctorReport) -> None:
         for f in report.files
     ]
     if rows:
-        _table(rows, [("FILE", "file"), ("STATUS", "status"), ("DAGS / ERROR", "detail")])
+        render_table(rows, [("FILE", "file"), ("STATUS", "status"), ("DAGS / ERROR", "detail")])
     if report.import_errors:
-        _table(
+        render_table(
             [
                 {**e.__dict__, "filename": rel(e.filename), "timestamp": e.timestamp and e.timestamp.strftime("%F %T")}
                 for e in report.import_errors

@@ -77,12 +77,14 @@ Column = tuple[str, str]  # (header, key in the row mapping)
 def render_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[Column], *, title: str | None = None) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, box=None, header_style="bold", pad_edge=False)
     for header, _ in columns:
         table.add_column(header)
     for row in rows:
-        table.add_row(*(_cell(row.get(key)) for _, key in columns))
+        # Text, not str: data such as `[airflow-webserver]` titles must never be read as Rich markup.
+        table.add_row(*(Text(_cell(row.get(key))) for _, key in columns))
     Console(soft_wrap=True).print(table)
 
 
