@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import BdError, UsageError
-from braindump_cli.sandbox._procs import ProcessRecord, port_in_use, record_process
+from braindump_cli.sandbox._procs import ProcessRecord, is_alive, port_in_use, record_process
 
 Progress = Callable[[str], None]
 Entry = dict[str, Any]
@@ -32,6 +32,7 @@ Entry = dict[str, Any]
 KUBE, CASSANDRA, AIRFLOW = "kube", "cassandra", "airflow"
 ORDER = (KUBE, CASSANDRA, AIRFLOW)
 CASSANDRA_CLUSTER_NAME = "bd-sandbox"
+CASSANDRA_HEAP = "512M"
 AIRFLOW_DATABASE = "airflow"
 
 
@@ -155,18 +156,20 @@ def cassandra_layout(nodes: int, first_ip: str) -> tuple[list[str], list[int], i
     return addresses, [jmx_base + 100 * (i + 1) for i in range(nodes)], jmx_base
 
 
-def cassandra_ports(nodes: int, first_ip: str) -> list[tuple[str, int]]:
+def cassandra_ports(nodes: int, first_ip: str, *, only: list[int] | None = None) -> list[tuple[str, int]]:
+    """(host, port) pairs of nodes 1..`nodes` (or just the node numbers in `only`)."""
     from braindump_cli.servers.cassandra import CQL_PORT, STORAGE_PORT
 
     addresses, jmx_ports, _ = cassandra_layout(nodes, first_ip)
     out: list[tuple[str, int]] = []
-    for address, jmx in zip(addresses, jmx_ports, strict=True):
-        out += [(address, CQL_PORT), (address, STORAGE_PORT), ("127.0.0.1", jmx)]
+    for i, (address, jmx) in enumerate(zip(addresses, jmx_ports, strict=True), start=1):
+        if only is None or i in only:
+            out += [(address, CQL_PORT), (address, STORAGE_PORT), ("127.0.0.1", jmx)]
     return out
 
 
-def check_cassandra_ports(nodes: int, first_ip: str) -> None:
-    for host, port in cassandra_ports(nodes, first_ip):
+def check_cassandra_ports(nodes: int, first_ip: str, *, only: list[int] | None = None) -> None:
+    for host, port in cassandra_ports(nodes, first_ip, only=only):
         if port_in_use(host, port):
             raise UsageError(
                 f"{host}:{port} is already in use (another Cassandra, a ccm cluster or bd's own tests?)",
@@ -174,37 +177,50 @@ def check_cassandra_ports(nodes: int, first_ip: str) -> None:
             )
 
 
-def start_cassandra_component(directory: Path, nodes: int, first_ip: str, progress: Progress) -> Entry:
-    from braindump_cli.servers.cassandra import CQL_PORT, start_cluster
+def cassandra_nodes_to_start(previous: Entry | None, nodes: int) -> list[int]:
+    """Node numbers to start: all for a new cluster, else the recorded nodes that are not running.
 
-    addresses, jmx_ports, jmx_base = cassandra_layout(nodes, first_ip)
-    check_cassandra_ports(nodes, first_ip)
+    A recorded cluster whose config is still on disk gets only its dead nodes started again (the
+    live ones keep serving); without its config it is started afresh.
+    """
+    if previous is None or not _configs_exist(previous, nodes):
+        return list(range(1, nodes + 1))
+    alive = {rec.name for rec in processes(previous) if is_alive(rec)}
+    return [i for i in range(1, nodes + 1) if f"cassandra-node{i}" not in alive]
+
+
+def _configs_exist(entry: Entry, nodes: int) -> bool:
+    workdir = Path(entry["workdir"])
+    return all((workdir / f"node{i}" / "cassandra.yaml").is_file() for i in range(1, nodes + 1))
+
+
+def start_cassandra_component(
+    directory: Path, nodes: int, first_ip: str, previous: Entry | None, progress: Progress
+) -> Entry:
+    from braindump_cli.servers.cassandra import CQL_PORT
+
+    addresses, jmx_ports, _ = cassandra_layout(nodes, first_ip)
+    todo = cassandra_nodes_to_start(previous, nodes)
+    check_cassandra_ports(nodes, first_ip, only=todo)
     workdir = directory / CASSANDRA
+    kept: list[ProcessRecord] = []
     try:
-        cluster = start_cluster(
-            workdir,
-            nodes=nodes,
-            cluster_name=CASSANDRA_CLUSTER_NAME,
-            address_base=cassandra_address_base(first_ip),
-            jmx_port_base=jmx_base,
-            die_with_parent=False,
-            progress=progress,
-        )
+        if previous is not None and _configs_exist(previous, nodes):
+            kept = [rec for rec in processes(previous) if is_alive(rec)]
+            started = _start_recorded_nodes(workdir, addresses, jmx_ports, todo, progress)
+        else:
+            started = _start_new_cluster(workdir, nodes, first_ip, progress)
     except FileNotFoundError as e:
         raise UsageError(_short(e), hint="install it: apt-get install openjdk-17-jdk-headless maven") from e
     except (RuntimeError, OSError, ValueError) as e:
         raise BdError(f"Cassandra did not start: {_short(e)}", hint=f"see {workdir}/node*/logs/system.log") from e
-    procs = []
-    for node in cluster.nodes:
-        if node.pid is None:  # start_cluster returned, so every node answered
-            cluster.stop()
-            raise BdError(f"Cassandra node {node.index} exited right after start", hint=f"see {node.log_file}")
-        procs.append(record_process(f"cassandra-node{node.index}", node.pid))
+    procs = sorted([*kept, *started], key=lambda r: r.name)
     hosts = ",".join(addresses)
     return {
         "workdir": str(workdir),
         "nodes": nodes,
         "first_ip": first_ip,
+        "heap": CASSANDRA_HEAP,
         "addresses": addresses,
         "jmx_ports": jmx_ports,
         "processes": [p.to_json() for p in procs],
@@ -213,6 +229,69 @@ def start_cassandra_component(directory: Path, nodes: int, first_ip: str, progre
         "endpoints": {"hosts": hosts, "cql_port": str(CQL_PORT), "jmx_ports": ",".join(map(str, jmx_ports))},
         "env": {"BD_CASSANDRA_HOSTS": hosts},
     }
+
+
+def _start_new_cluster(workdir: Path, nodes: int, first_ip: str, progress: Progress) -> list[ProcessRecord]:
+    from braindump_cli.servers.cassandra import start_cluster
+
+    _, _, jmx_base = cassandra_layout(nodes, first_ip)
+    cluster = start_cluster(
+        workdir,
+        nodes=nodes,
+        cluster_name=CASSANDRA_CLUSTER_NAME,
+        heap=CASSANDRA_HEAP,
+        address_base=cassandra_address_base(first_ip),
+        jmx_port_base=jmx_base,
+        die_with_parent=False,
+        progress=progress,
+    )
+    return _records(cluster)
+
+
+def _start_recorded_nodes(
+    workdir: Path, addresses: list[str], jmx_ports: list[int], todo: list[int], progress: Progress
+) -> list[ProcessRecord]:
+    """Start nodes `todo` of a cluster whose config the harness wrote earlier (data and tokens kept)."""
+    from braindump_cli.servers.cassandra import CassandraCluster, CassandraNode, ensure_cassandra_jars
+
+    lib = ensure_cassandra_jars(progress=progress)
+    members = []
+    for i, (address, jmx) in enumerate(zip(addresses, jmx_ports, strict=True), start=1):
+        # tokens, snitch and the rest live in the config the harness wrote; start_node reads it
+        place = _rackdc(workdir / f"node{i}" / "cassandra-rackdc.properties")
+        members.append(
+            CassandraNode(i, address, jmx, place.get("dc", "?"), place.get("rack", "?"), [], workdir / f"node{i}")
+        )
+    cluster = CassandraCluster(
+        workdir, lib, members, CASSANDRA_CLUSTER_NAME, "", "", CASSANDRA_HEAP, die_with_parent=False, progress=progress
+    )
+    try:
+        for i in todo:
+            cluster.start_node(i)
+    except BaseException:
+        cluster.stop()  # only the nodes started here: the others have no process object
+        raise
+    return _records(cluster)
+
+
+def _rackdc(path: Path) -> dict[str, str]:
+    try:
+        lines = path.read_text().splitlines()
+    except OSError:
+        return {}
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def _records(cluster: Any) -> list[ProcessRecord]:
+    out = []
+    for node in cluster.nodes:
+        if node.process is None:
+            continue  # not started by this call
+        if node.pid is None:
+            cluster.stop()
+            raise BdError(f"Cassandra node {node.index} exited right after start", hint=f"see {node.log_file}")
+        out.append(record_process(f"cassandra-node{node.index}", node.pid))
+    return out
 
 
 def probe_cassandra(entry: Entry) -> tuple[bool, str]:

@@ -105,24 +105,36 @@ def _reap(pid: int) -> None:
 
 
 def stop_process(rec: ProcessRecord, *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> bool:
-    """Signal the recorded process if it is still the same one; SIGKILL after `timeout`.
+    """Stop one recorded process; see `stop_processes`."""
+    return stop_processes([rec], sig=sig, timeout=timeout)[0]
 
-    Returns True if it was running (and is now gone), False if it was already gone. Each signal is
-    sent only after the identity check, so a reused pid is never touched.
+
+def stop_processes(recs: list[ProcessRecord], *, sig: int = signal.SIGTERM, timeout: float = 30.0) -> list[bool]:
+    """Signal every recorded process that is still the same one, wait, SIGKILL what is left after `timeout`.
+
+    Returns, per record, True if it was running (and is now gone), False if it was already gone.
+    Each signal is sent only right after the identity check, so a reused pid is never touched.
+    All are signalled first and then awaited: Cassandra nodes drain in parallel.
     """
-    if not is_alive(rec):
-        _reap(rec.pid)
-        return False
-    with contextlib.suppress(ProcessLookupError):
-        os.kill(rec.pid, sig)
-    if wait_gone(rec, timeout=timeout):
-        return True
-    if is_alive(rec):
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(rec.pid, signal.SIGKILL)
-    if not wait_gone(rec, timeout=15.0):
-        raise TimeoutError(f"{rec.name} (pid {rec.pid}) survived SIGKILL")
-    return True
+    was = []
+    for rec in recs:
+        alive = is_alive(rec)
+        if alive:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rec.pid, sig)
+        else:
+            _reap(rec.pid)
+        was.append(alive)
+    deadline = time.monotonic() + timeout
+    for rec, alive in zip(recs, was, strict=True):
+        if not alive or wait_gone(rec, timeout=max(0.0, deadline - time.monotonic())):
+            continue
+        if is_alive(rec):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(rec.pid, signal.SIGKILL)
+        if not wait_gone(rec, timeout=15.0):
+            raise TimeoutError(f"{rec.name} (pid {rec.pid}) survived SIGKILL")
+    return was
 
 
 def wait_gone(rec: ProcessRecord, *, timeout: float) -> bool:

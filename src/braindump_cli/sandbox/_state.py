@@ -67,4 +67,9 @@ def locked(directory: Path) -> Iterator[None]:
         try:
             yield
         finally:
+            if not (directory / STATE_FILE).exists():
+                # nothing recorded (a failed first `up`, or `down`): leave no lock or empty dir behind
+                (directory / LOCK_FILE).unlink(missing_ok=True)
+                with contextlib.suppress(OSError):  # other files live there too: leave them
+                    directory.rmdir()
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -8,8 +8,8 @@ never a pid the kernel has since given to someone else.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,8 +18,8 @@ from typing import Any
 
 from braindump_cli.errors import NotFoundError, UsageError
 from braindump_cli.sandbox import _components as comp
-from braindump_cli.sandbox._procs import is_alive, stop_process
-from braindump_cli.sandbox._state import LOCK_FILE, STATE_FILE, load_state, locked, save_state
+from braindump_cli.sandbox._procs import is_alive, stop_processes
+from braindump_cli.sandbox._state import STATE_FILE, load_state, locked, save_state
 
 Progress = Callable[[str], None]
 DEFAULT_CASSANDRA_NODES = 3
@@ -201,11 +201,15 @@ def up_sandbox(
             checks[name]()
         for name, action in todo.items():
             entry = components.get(name)
+            status = _probe(name, entry)
             if entry is not None and action == "restarted":
-                progress(f"{name}: {_probe(name, entry).detail}; restarting it")
-                _stop_entry(name, entry, progress)
+                progress(f"{name}: {status.detail}; restarting it")
+                # Cassandra's live nodes keep serving while its dead ones start again; anything
+                # else half-alive (or not answering) is stopped and started as a whole
+                if name != comp.CASSANDRA or status.state != "dead":
+                    _stop_entry(name, entry, progress)
             if name == comp.CASSANDRA:
-                comp.check_cassandra_ports(nodes, first_ip)
+                comp.check_cassandra_ports(nodes, first_ip, only=comp.cassandra_nodes_to_start(entry, nodes))
 
         for name, action in todo.items():
             report = _prefixed(progress, name)
@@ -213,7 +217,7 @@ def up_sandbox(
             if name == comp.KUBE:
                 new = comp.start_kube_component(directory, report)
             elif name == comp.CASSANDRA:
-                new = comp.start_cassandra_component(directory, nodes, first_ip, report)
+                new = comp.start_cassandra_component(directory, nodes, first_ip, previous, report)
             else:
                 new = comp.start_airflow_component(directory, previous, report)
             components[name] = new
@@ -254,15 +258,16 @@ def _prefixed(progress: Progress, name: str) -> Progress:
 
 
 def _stop_entry(name: str, entry: dict[str, Any], progress: Progress) -> list[StoppedProcess]:
-    """Stop the component's recorded processes, newest first (apiserver before etcd)."""
+    """Stop the component's recorded processes (all signalled at once, then awaited)."""
+    recs = list(reversed(comp.processes(entry)))  # newest first: the apiserver before its etcd
+    # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM waits for clients to leave)
+    sig = signal.SIGINT if name == comp.AIRFLOW else signal.SIGTERM
+    was = stop_processes(recs, sig=sig, timeout=30.0)
     out = []
-    for rec in reversed(comp.processes(entry)):
-        # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM waits for clients to leave)
-        sig = 2 if name == comp.AIRFLOW else 15
-        was = stop_process(rec, sig=sig, timeout=30.0)
-        if was:
+    for rec, running in zip(recs, was, strict=True):
+        if running:
             progress(f"{name}: stopped {rec.name} (pid {rec.pid})")
-        out.append(StoppedProcess(component=name, name=rec.name, pid=rec.pid, was_running=was))
+        out.append(StoppedProcess(component=name, name=rec.name, pid=rec.pid, was_running=running))
     entry["processes"] = []
     return out
 
@@ -306,8 +311,4 @@ def down_sandbox(
             directory=str(directory), dry_run=False, keep=keep, processes=tuple(stopped),
             removed=tuple(removed), kept=tuple(paths) if keep else (),
         )  # fmt: skip
-    if not keep:
-        (directory / LOCK_FILE).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):  # someone else's files live there too: leave them
-            directory.rmdir()
     return report
