@@ -48,13 +48,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def _shell() -> str | bool:
+    """The user's shell as Typer detects it (parent processes), else the name in $SHELL."""
+    from typer._completion_shared import _get_shell_name
+
+    return _get_shell_name() or os.path.basename(os.environ.get("SHELL", "")) or True
+
+
 def _show_completion(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
     if value:
         from typer import completion
         from typer._completion_classes import completion_init
 
         completion_init()
-        completion.show_callback(ctx, param, value)
+        completion.show_callback(ctx, param, _shell())
 
 
 def _install_completion(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
@@ -63,7 +70,7 @@ def _install_completion(ctx: typer.Context, param: typer.CallbackParam, value: b
         from typer._completion_classes import completion_init
 
         completion_init()
-        completion.install_callback(ctx, param, value)
+        completion.install_callback(ctx, param, _shell())
 
 
 @app.callback()
