@@ -106,3 +106,10 @@ def test_emit_always_writes_strict_json(fmt: OutputFormat, capsys: pytest.Captur
 def test_emit_without_a_table_renderer_falls_back_to_json(capsys: pytest.CaptureFixture[str]) -> None:
     emit({"a": 1}, OutputFormat.table)
     assert json.loads(capsys.readouterr().out) == {"a": 1}
+
+
+def test_table_cells_are_data_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from braindump_cli.cli.output import render_table
+
+    render_table([{"title": "[bold]gunicorn: master [airflow-webserver][/bold]"}], [("TITLE", "title")])
+    assert "[bold]gunicorn: master [airflow-webserver][/bold]" in capsys.readouterr().out
