@@ -250,3 +250,26 @@ def test_odd_ids_change_only_that_dag(backend: str, populated_db: Populated, tmp
         assert result.deleted == made[dag_id]
         restore_dag(url, archive)
         assert table_snapshot(url) == before, dag_id
+
+
+@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
+def test_rows_of_another_dag_that_reference_the_dag_go_with_it_and_come_back(
+    backend: str, populated_db: Populated, tmp_path: Path
+) -> None:
+    """A task instance of other_dag pointing at victim's dag_version (RESTRICT key): it and its own
+    children (xcom, rendered fields... keyed by other_dag's dag_id) must be deleted, archived and restored."""
+    url, made = populated_db("3.3.2", backend, ("other_dag", "victim"))
+    _sql(
+        url,
+        "UPDATE task_instance SET dag_version_id = (SELECT id FROM dag_version WHERE dag_id = 'victim') "
+        "WHERE id = (SELECT id FROM task_instance WHERE dag_id = 'other_dag' ORDER BY task_id, run_id LIMIT 1)",
+    )
+    before = table_snapshot(url)
+    archive = tmp_path / "a.jsonl.gz"
+    result = delete_dag(url, ["victim"], archive=archive)
+    removed = _removed(before, table_snapshot(url))
+    assert result.deleted == removed
+    assert removed["task_instance"] == made["victim"]["task_instance"] + 1
+    assert removed["xcom"] > made["victim"]["xcom"]  # the foreign task instance's xcom rows too
+    restore_dag(url, archive)
+    assert table_snapshot(url) == before

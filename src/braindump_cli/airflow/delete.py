@@ -258,7 +258,7 @@ def select_rows(
     )
     branches = build_branches(schema, seeds)
     params.update(like)
-    return Selection(
+    sel = Selection(
         schema=schema,
         branches=branches,
         order=delete_order(schema, list(branches)),
@@ -266,6 +266,75 @@ def select_rows(
         like_params=tuple(k for k in like if "_" not in k),
         dag_ids=tuple(dag_ids),
     )
+    return prune_branches(conn, sel)
+
+
+def _seed_column(branches: Sequence[Branch]) -> str | None:
+    return next((b.column for b in branches if b.kind == "seed"), None)
+
+
+def prune_branches(conn: Connection, sel: Selection) -> Selection:
+    """Drop the foreign-key branches that select nothing beyond the table's own dag_id seed.
+
+    Airflow's keys nearly always stay inside one DAG (an xcom's task instance has the xcom's dag_id),
+    but the schema cannot promise it, so each branch is kept unless the data proves it empty, in the
+    same transaction as the delete:
+
+    * a key mapping the child's dag_id onto the parent's can only reach rows of other DAGs through
+      parent rows of other DAGs; if the parent selects none ("no foreign rows"), the branch goes;
+    * any other key into a seeded child is checked with one `LIMIT 1` query for a row the seed
+      misses; a child without a seed (task_reschedule in 3.x) keeps its branches.
+
+    Without this every child of task_instance would re-join the DAG's million task instances.
+    """
+    effective: dict[str, tuple[Branch, ...]] = {}
+    foreign: dict[str, bool] = {}
+    for table in reversed(sel.order):  # parents first
+        structural = sel.branches[table]
+        own = tuple(b for b in structural if b.kind != "fk")
+        seed_col = _seed_column(own)
+        kept: list[Branch] = []
+        for branch in structural:
+            if branch.kind != "fk" or branch.fk is None:
+                continue
+            fk = branch.fk
+            parent_eff = effective.get(fk.referred_table, branch.parent)
+            parent_seed = _seed_column(parent_eff)
+            mapped = (
+                seed_col is not None
+                and parent_seed is not None
+                and (seed_col, parent_seed) in set(zip(fk.columns, fk.referred_columns, strict=False))
+            )
+            parent = tuple(b for b in parent_eff if not (mapped and b.kind == "seed"))
+            if not parent:
+                continue
+            candidate = Branch("fk", fk=fk, parent=parent)
+            if seed_col is None:
+                kept.append(candidate)
+            elif mapped and not foreign.get(fk.referred_table, True):
+                continue
+            elif _selects_beyond_seed(conn, sel, table, seed_col, candidate):
+                kept.append(candidate)
+        effective[table] = own + tuple(kept)
+        foreign[table] = seed_col is None or bool(kept)
+    branches = {t: b for t, b in effective.items() if b}
+    return Selection(
+        schema=sel.schema,
+        branches=branches,
+        order=tuple(t for t in sel.order if t in branches),
+        params=sel.params,
+        like_params=sel.like_params,
+        dag_ids=sel.dag_ids,
+    )
+
+
+def _selects_beyond_seed(conn: Connection, sel: Selection, table: str, seed_col: str, branch: Branch) -> bool:
+    qt = quote(conn, table)
+    seed = _seed_sql(conn, qt, seed_col, sel.like_params)
+    where = render_branch(conn, sel, table, qt, branch)
+    # NULL dag_ids count as "not the seed": NOT (NULL IN ...) would hide them.
+    sql = f"SELECT 1 FROM {qt} WHERE NOT ({qt}.{quote(conn, seed_col)} IS NOT NULL AND {seed}) AND {where} LIMIT 1"
+    return conn.execute(_bind(sel, sql), _values(sel, sql)).first() is not None
 
 
 def _bind(sel: Selection, sql: str) -> Any:
