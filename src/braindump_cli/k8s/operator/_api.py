@@ -97,18 +97,21 @@ class KubeApi:
     ) -> Obj:
         import urllib3
 
-        headers = {"Accept": "application/json", "Content-Type": content_type}
-        m, url, hdrs, payload, _ = self._client.param_serialize(
+        # The generated client would walk `body` through sanitize_for_serialization (slow for big
+        # objects); it only builds the URL and auth headers here, urllib3 sends the JSON we encode.
+        m, url, hdrs, _, _ = self._client.param_serialize(
             method,
             path,
             query_params=list((query or {}).items()) or None,
-            header_params=headers,
-            body=body,
+            header_params={"Accept": "application/json", "Content-Type": content_type},
             auth_settings=["BearerToken"],
         )
+        payload = None if body is None else json.dumps(body, separators=(",", ":")).encode()
         try:
-            resp = self._client.call_api(m, url, header_params=hdrs, body=payload, _request_timeout=self._timeout)
-            raw = resp.read()
+            resp = self._client.rest_client.pool_manager.request(
+                m, url, body=payload, headers=hdrs, timeout=urllib3.Timeout(total=self._timeout)
+            )
+            raw = resp.data
         except (urllib3.exceptions.HTTPError, OSError) as e:
             raise TransientApiError(f"{method} {path}: {type(e).__name__}") from e
         status = int(resp.status)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -140,8 +141,11 @@ class Reconciler:
         meta = body["metadata"]
         if meta.get("deletionTimestamp"):
             return Outcome()
+        start = time.monotonic()
         with self.lock(meta["namespace"], meta["name"]):
-            return self._reconcile(body, fresh=fresh)
+            out = self._reconcile(body, fresh=fresh)
+        log.debug("%s/%s: reconciled in %.0f ms", meta["namespace"], meta["name"], (time.monotonic() - start) * 1000)
+        return out
 
     def _previous_conditions(self, body: Mapping[str, Any]) -> list[Mapping[str, Any]]:
         return list((body.get("status") or {}).get("conditions") or [])

@@ -1,0 +1,175 @@
+"""Operator throughput: 200 Databases created at once; time until every one has a current
+`status.observedGeneration` and its children (StatefulSet, Service, ConfigMap, Secret, init Job),
+against a client loop that creates the same Databases and child objects directly (no watch, no
+status, no events): the apiserver's limit. Same apiserver, alternating runs, fresh namespace each.
+
+Run: `.venv/bin/python -m bench operator`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from bench._timing import Sample, report
+from braindump_cli.k8s.crd import database_crd
+from braindump_cli.k8s.operator._api import KubeApi
+from braindump_cli.k8s.operator.builders import (
+    DbRef,
+    build_configmap,
+    build_init_job,
+    build_secret,
+    build_service,
+    build_statefulset,
+    generate_password,
+)
+from braindump_cli.k8s.operator.model import OperatorConfig, parse_spec
+from braindump_cli.servers.kube import KubeCluster, start_kube
+from braindump_cli.settings import resolve_kube
+
+COUNT = 200
+REPEAT = 3
+THREADS = 16
+EXTRA: list[str] = []  # extra `bd operator run` flags (profiling)
+GROUP = "/apis/stable.imaginedata.com/v1"
+SPEC = {"name": "app", "port": 5432, "storage-size": "1Gi", "image": "postgres:16.1", "replicas": 1}
+KINDS = ("StatefulSet", "Service", "ConfigMap", "Secret", "Job")
+
+
+def _db(ns: str, name: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "stable.imaginedata.com/v1",
+        "kind": "Database",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": SPEC,
+    }
+
+
+def _namespace(api: KubeApi, name: str) -> str:
+    api.request(
+        "POST", "/api/v1/namespaces", body={"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+    )
+    return name
+
+
+def _all_done(api: KubeApi, ns: str) -> bool:
+    dbs = api.request("GET", f"{GROUP}/namespaces/{ns}/databases")["items"]
+    current = sum(1 for d in dbs if (d.get("status") or {}).get("observedGeneration") == d["metadata"]["generation"])
+    if current < COUNT:
+        return False
+    return all(len(api.list(k, ns, label_selector="app.kubernetes.io/managed-by=bd-operator")) >= COUNT for k in KINDS)
+
+
+def _operator_run(api: KubeApi, ns: str) -> float:
+    start = time.perf_counter()
+    with ThreadPoolExecutor(THREADS) as pool:
+        list(
+            pool.map(
+                lambda i: api.request("POST", f"{GROUP}/namespaces/{ns}/databases", body=_db(ns, f"db{i}")),
+                range(COUNT),
+            )
+        )
+    while not _all_done(api, ns):
+        time.sleep(0.5)
+    return time.perf_counter() - start
+
+
+def _direct_one(api: KubeApi, ns: str, i: int) -> None:
+    """What the operator writes for one Database, done by the client directly."""
+    config = OperatorConfig()
+    created = api.request("POST", f"{GROUP}/namespaces/{ns}/databases", body=_db(ns, f"db{i}"))
+    ref = DbRef(name=f"db{i}", namespace=ns, uid=created["metadata"]["uid"])
+    spec = parse_spec(SPEC)
+    api.apply(build_configmap(ref, spec, config), field_manager="bench")
+    api.create(build_secret(ref, spec, config, password=generate_password()))
+    api.apply(build_service(ref, spec, config), field_manager="bench")
+    api.apply(build_statefulset(ref, spec, config, image=spec.image), field_manager="bench")
+    api.create(build_init_job(ref, spec, config, image=spec.image))
+
+
+def _direct_run(api: KubeApi, ns: str, threads: int) -> float:
+    start = time.perf_counter()
+    if threads == 1:
+        for i in range(COUNT):
+            _direct_one(api, ns, i)
+    else:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(lambda i: _direct_one(api, ns, i), range(COUNT)))
+    return time.perf_counter() - start
+
+
+def _start_operator(kc: KubeCluster, tmp: Path) -> subprocess.Popen[bytes]:
+    log = (tmp / "operator.log").open("ab")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "braindump_cli",
+            "operator",
+            "run",
+            "--kubeconfig",
+            str(kc.admin_kubeconfig),
+            "--all-namespaces",
+            "--standalone",
+            *EXTRA,
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "KUBECONFIG": ""},
+    )
+    time.sleep(3)  # let kopf list and start its watches before the clock starts
+    return proc
+
+
+def main() -> str:
+    with tempfile.TemporaryDirectory(prefix="bd-bench-operator-") as tmp, start_kube(Path(tmp) / "kube") as kc:
+        api = KubeApi.from_settings(resolve_kube(kubeconfig=kc.admin_kubeconfig), pool_size=THREADS * 2)
+        crd = database_crd()
+        api.request("POST", "/apis/apiextensions.k8s.io/v1/customresourcedefinitions", body=crd)
+        while not _namespace_ready(api):
+            time.sleep(0.2)
+        runs: dict[str, list[float]] = {"bd operator": [], "client loop, 16 threads": [], "client loop, sequential": []}
+        candidates: dict[str, Callable[[str], float]] = {
+            "client loop, 16 threads": lambda ns: _direct_run(api, ns, THREADS),
+            "client loop, sequential": lambda ns: _direct_run(api, ns, 1),
+        }
+        op = _start_operator(kc, Path(tmp))
+        try:
+            for r in range(REPEAT):
+                runs["bd operator"].append(_operator_run(api, _namespace(api, f"op-{r}")))
+                print(f"bd operator run {r}: {runs['bd operator'][-1]:.1f}s", file=sys.stderr, flush=True)
+        finally:
+            op.send_signal(signal.SIGTERM)
+            op.wait(timeout=60)
+        # The operator is stopped so that the direct loops run against an idle apiserver.
+        for r in range(REPEAT):
+            for label, fn in candidates.items():
+                runs[label].append(fn(_namespace(api, f"direct-{r}-{len(runs[label])}-{label[-3:].strip()}")))
+                print(f"{label} run {r}: {runs[label][-1]:.1f}s", file=sys.stderr, flush=True)
+        samples = [Sample(k, v) for k, v in runs.items()]
+        return report(
+            f"bd operator: {COUNT} Databases until all reconciled with children",
+            samples,
+            baseline="client loop, 16 threads",
+            goal="bd operator <= 3x the 16-thread client loop (the apiserver's limit)",
+        )
+
+
+def _namespace_ready(api: KubeApi) -> bool:
+    try:
+        api.request("GET", f"{GROUP}/databases")
+        return True
+    except Exception:
+        return False
+
+
+if __name__ == "__main__":
+    main()
