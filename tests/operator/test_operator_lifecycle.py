@@ -267,6 +267,63 @@ def test_escape_hatch_releases_a_database_whose_snapshot_fails(api: KubeApi, ns:
     assert "SnapshotSkipped" in reasons(api, ns, "old")
 
 
+def test_storage_growth_resizes_claims_and_recreates_the_statefulset(api: KubeApi, ns: str) -> None:
+    create_db(api, ns, "grow", replicas=1)
+    wait_for("grow reconciled", lambda: reconciled(api, ns, "grow"))
+    # Play the StatefulSet and volume controllers: a bound claim of pod 0 in an expandable class.
+    api.request(
+        "POST",
+        "/apis/storage.k8s.io/v1/storageclasses",
+        body={
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": f"expandable-{ns}"},
+            "provisioner": "example.com/none",
+            "allowVolumeExpansion": True,
+        },
+    )
+    selector = sts_of(api, ns, "grow")["spec"]["selector"]["matchLabels"]
+    api.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data-grow-0", "namespace": ns, "labels": selector},
+            "spec": {
+                "accessModes": ["ReadWriteOnce"],
+                "storageClassName": f"expandable-{ns}",
+                "volumeName": f"pv-{ns}",
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+    api.patch_merge(
+        api.path("PersistentVolumeClaim", ns, "data-grow-0") + "/status",
+        {"status": {"phase": "Bound", "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"]}},
+    )
+    old_uid = sts_of(api, ns, "grow")["metadata"]["uid"]
+    patch_db(api, ns, "grow", {"spec": {"storage-size": "2Gi"}})
+    wait_for(
+        "claim resized",
+        lambda: (
+            api.get("PersistentVolumeClaim", ns, "data-grow-0")["spec"]["resources"]["requests"]["storage"] == "2Gi"
+        ),
+    )
+    # volumeClaimTemplates are immutable: the operator deletes the StatefulSet orphaning its pods;
+    # play the garbage collector that would then drop the orphan finalizer.
+    doomed = wait_for(
+        "orphaning delete",
+        lambda: (s := api.get("StatefulSet", ns, "grow")) and s["metadata"].get("deletionTimestamp") and s,
+    )
+    assert doomed["metadata"]["finalizers"] == ["orphan"]
+    api.patch_merge(api.path("StatefulSet", ns, "grow"), {"metadata": {"finalizers": None}})
+    new = wait_for(
+        "recreated", lambda: (s := api.get("StatefulSet", ns, "grow")) and s["metadata"]["uid"] != old_uid and s
+    )
+    assert new["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] == "2Gi"
+    assert {"VolumeResized", "StatefulSetRecreating"} <= set(reasons(api, ns, "grow"))
+    wait_for("grow reconciled", lambda: reconciled(api, ns, "grow"))
+
+
 def test_secrets_never_reach_logs_or_events(api: KubeApi, ns: str, operator: OperatorProcess) -> None:
     create_db(api, ns, "leak", replicas=1)
     wait_for("leak reconciled", lambda: reconciled(api, ns, "leak"))

@@ -315,13 +315,19 @@ class Reconciler:
         size = desired["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"]
         selector = ",".join(f"{k}={v}" for k, v in desired["spec"]["selector"]["matchLabels"].items())
         for pvc in self.api.list("PersistentVolumeClaim", meta["namespace"], label_selector=selector):
-            self.api.patch_merge(
-                self.api.path("PersistentVolumeClaim", meta["namespace"], pvc["metadata"]["name"]),
-                {"spec": {"resources": {"requests": {"storage": size}}}},
-            )
-            self.event(
-                body, "Normal", "VolumeResized", f"PersistentVolumeClaim {pvc['metadata']['name']} to {size}", out
-            )
+            claim = pvc["metadata"]["name"]
+            try:
+                self.api.patch_merge(
+                    self.api.path("PersistentVolumeClaim", meta["namespace"], claim),
+                    {"spec": {"resources": {"requests": {"storage": size}}}},
+                )
+            except ApiError as e:
+                # e.g. its StorageClass does not allow expansion: say so; new replicas still get `size`
+                if e.status not in (403, 422):
+                    raise
+                self.event(body, "Warning", "VolumeResizeRefused", f"PersistentVolumeClaim {claim}: {e.detail}", out)
+                continue
+            self.event(body, "Normal", "VolumeResized", f"PersistentVolumeClaim {claim} to {size}", out)
         self.api.delete("StatefulSet", meta["namespace"], meta["name"], propagation="Orphan")
         self.event(
             body, "Normal", "StatefulSetRecreating", f"StatefulSet {meta['name']} recreated for storage {size}", out
@@ -401,7 +407,7 @@ class Reconciler:
                     f"or set annotation {SKIP_SNAPSHOT_ANNOTATION}=true to delete without a snapshot",
                     out,
                 )
-            raise WaitingFor(f"final snapshot Job {names.snapshot_job} failed", self.config.snapshot_poll_seconds * 6)
+            raise WaitingFor(f"final snapshot Job {names.snapshot_job} failed", self.config.snapshot_poll_seconds)
         raise WaitingFor(f"waiting for the final snapshot Job {names.snapshot_job}", self.config.snapshot_poll_seconds)
 
     def _delete_children(self, body: Mapping[str, Any], db: DbRef, out: Outcome) -> None:

@@ -51,10 +51,13 @@ def _ensure_peering(api: KubeApi, options: RunOptions) -> None:
             if e.status == 409:
                 continue
             if e.status == 404:
-                raise UsageError(
-                    f"the {kind} CRD (kopf.dev) is not installed",
-                    hint="apply `bd operator manifests` first, or run with --standalone",
-                ) from e
+                hint = (
+                    "namespaced peering needs the KopfPeering CRD, the manifests ship the cluster-wide one: "
+                    "use --all-namespaces, or --standalone"
+                    if options.namespaces
+                    else "apply `bd operator manifests` first, or run with --standalone"
+                )
+                raise UsageError(f"the {kind} CRD (kopf.dev) is not installed", hint=hint) from e
             if e.status == 403:
                 log.warning("cannot create %s %s (forbidden); assuming it exists", kind, options.peering_name)
                 continue
