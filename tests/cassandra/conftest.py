@@ -31,7 +31,7 @@ KEYSPACES = {
     "ks_nts": "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
     "ks_nts3": "{'class': 'NetworkTopologyStrategy', 'dc1': 3, 'dc2': 1}",
     "ks_rf1": "{'class': 'SimpleStrategy', 'replication_factor': 1}",
-    "ks_dc1only": "{'class': 'NetworkTopologyStrategy', 'dc1': 1}",
+    "ks_dc1only": "{'class': 'NetworkTopologyStrategy', 'dc1': 3}",
     "ks_overrf": "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 2}",
     "MixedCase": "{'class': 'NetworkTopologyStrategy', 'dc1': 2, 'dc2': 1}",
 }
@@ -70,9 +70,14 @@ class LiveCassandra:
         """A driver session whose every request is coordinated by one node (dc1 unless told)."""
         from cassandra.auth import PlainTextAuthProvider
         from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile
-        from cassandra.policies import WhiteListRoundRobinPolicy
+        from cassandra.policies import FallthroughRetryPolicy, WhiteListRoundRobinPolicy
 
-        profile = ExecutionProfile(load_balancing_policy=WhiteListRoundRobinPolicy([coordinator]), request_timeout=20)
+        # No retries: an Unavailable must surface as itself, not as NoHostAvailable after a retry.
+        profile = ExecutionProfile(
+            load_balancing_policy=WhiteListRoundRobinPolicy([coordinator]),
+            retry_policy=FallthroughRetryPolicy(),
+            request_timeout=20,
+        )
         c = Cluster(
             [coordinator],
             auth_provider=PlainTextAuthProvider(user, password),
@@ -112,8 +117,10 @@ def _prepare(live: LiveCassandra) -> None:
     s.execute(f"CREATE ROLE IF NOT EXISTS {USER} WITH PASSWORD = '{PASSWORD}' AND SUPERUSER = true AND LOGIN = true")
     for name, replication in KEYSPACES.items():
         s.execute(f"CREATE KEYSPACE IF NOT EXISTS {quote_identifier(name)} WITH replication = {replication}")
-    for ks in ("ks_nts", "ks_simple", "MixedCase"):
+    for ks in ("ks_nts", "ks_simple", "MixedCase", "ks_nts3"):
         for table, columns in TABLES.items():
+            if ks == "ks_nts3" and table != "t_int":
+                continue
             s.execute(f"CREATE TABLE IF NOT EXISTS {quote_identifier(ks)}.{quote_identifier(table)} ({columns})")
     live.close_sessions()
 

@@ -111,9 +111,18 @@ def _describe_no_host(exc: Exception) -> tuple[str, bool]:
     parts = []
     for endpoint, err in list(errors.items())[:3]:
         name = type(err).__name__
-        auth = auth or "Authentication" in name or "authentication" in str(err).lower()
-        detail = str(err).splitlines()[0] if str(err) else ""
-        parts.append(f"{endpoint}: {name}" + (f" ({detail[:160]})" if detail else ""))
+        text = str(err)
+        auth = auth or "Authentication" in name or "authentication" in text.lower() or "credentials" in text.lower()
+        if isinstance(err, ConnectionRefusedError) or "Connection refused" in text:
+            reason = "connection refused"
+        elif "timed out" in text.lower() or "Timeout" in name:
+            reason = "timed out"
+        else:
+            detail = text.splitlines()[0][:160] if text else ""
+            reason = f"{name}" + (f" ({detail})" if detail else "")
+        parts.append(f"{endpoint}: {reason}")
+    if len(errors) > 3:
+        parts.append(f"and {len(errors) - 3} more")
     return "; ".join(parts) or str(exc), auth
 
 
@@ -197,7 +206,7 @@ class CassandraSession:
                     hint="check --username and the password (BD_CASSANDRA_PASSWORD or --password-file)",
                 ) from err
             raise UnreachableError(
-                f"cannot connect to Cassandra at {where}: {reason}",
+                f"cannot connect to Cassandra: {reason}",
                 hint="check --hosts/--port (or BD_CASSANDRA_HOSTS), TLS options and that CQL is enabled",
             ) from err
         if isinstance(err, AuthenticationFailed):

@@ -328,7 +328,7 @@ def consistency(
         )
 
 
-@app.command("endpoints")
+@app.command("endpoints", context_settings={"ignore_unknown_options": True})
 def endpoints(
     keyspace: Annotated[str, typer.Argument(help="Keyspace (case-sensitive).")],
     table_name: Annotated[str, typer.Argument(metavar="TABLE", help="Table (case-sensitive).")],

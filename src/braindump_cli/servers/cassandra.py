@@ -263,15 +263,19 @@ class CassandraCluster:
     def node(self, i: int) -> CassandraNode:
         return self.nodes[i - 1]
 
+    def nodetool_argv(self, i: int, *args: str, as_shipped: bool = False) -> list[str]:
+        """The nodetool command line for node i: tuned to start fast, or with bin/nodetool's own JVM flags."""
+        node = self.node(i)
+        jvm = ["-ea", "-Xmx128m", "-XX:ParallelGCThreads=1"] if as_shipped else ["-Xmx256M", *NODETOOL_FAST_FLAGS]
+        if as_shipped:
+            jvm.append("--add-exports=java.base/sun.nio.ch=ALL-UNNAMED")
+        jvm.append(f"-Dlogback.configurationFile={self._tools_logback()}")
+        cmd = java_command(self.lib, "org.apache.cassandra.tools.NodeTool", jvm=jvm)
+        return [*cmd, "-h", "127.0.0.1", "-p", str(node.jmx_port), *args]
+
     def nodetool(self, i: int, *args: str, timeout: float = 120) -> str:
         """Run nodetool (from the same jars) against node i over its local JMX port."""
-        node = self.node(i)
-        cmd = java_command(
-            self.lib,
-            "org.apache.cassandra.tools.NodeTool",
-            jvm=["-Xmx256M", *NODETOOL_FAST_FLAGS, f"-Dlogback.configurationFile={self._tools_logback()}"],
-        )
-        cmd += ["-h", "127.0.0.1", "-p", str(node.jmx_port), *args]
+        cmd = self.nodetool_argv(i, *args)
         proc = subprocess.run(
             cmd,
             capture_output=True,
