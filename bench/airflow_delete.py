@@ -70,16 +70,16 @@ def _amplify(url: str, dag_id: str, rows: int) -> None:
         )
         insert_select(
             "task_instance",
-            {"id": "gen_random_uuid()", "run_id": "r.run_id", "task_id": "'task_' || g"},
+            {"id": "gen_random_uuid()", "run_id": "r.run_id", "task_id": "'bt_' || g"},
             f"FROM task_instance s CROSS JOIN dag_run r CROSS JOIN generate_series(1, {tasks}) g",
-            "WHERE s.dag_id = :d AND r.dag_id = :d AND s.task_id NOT LIKE 'task!_%' ESCAPE '!'",
+            "WHERE s.dag_id = :d AND r.dag_id = :d AND s.task_id NOT LIKE 'bt!_%' ESCAPE '!'",
         )
         insert_select(
             "xcom",
             {"dag_run_id": "r.id", "run_id": "t.run_id", "task_id": "t.task_id", "map_index": "t.map_index"},
             "FROM xcom s JOIN task_instance t ON t.dag_id = s.dag_id "
             "JOIN dag_run r ON r.dag_id = t.dag_id AND r.run_id = t.run_id",
-            "WHERE s.dag_id = :d AND t.task_id LIKE 'task!_%' ESCAPE '!'",
+            "WHERE s.dag_id = :d AND t.task_id LIKE 'bt!_%' ESCAPE '!'",
         )
         base = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM log")).scalar_one())
         insert_select(
@@ -209,6 +209,9 @@ def main() -> str:
             for label, fn in candidates.items():
                 db = fresh()
                 seconds = fn(db)
+                left = server.psql(f"SELECT COUNT(*) FROM task_instance WHERE dag_id = '{VICTIM}'", database=db)
+                if left.strip() != "0":
+                    raise RuntimeError(f"{label} left {left.strip()} task instances")
                 runs[label].append(seconds)
                 _log(f"round {i + 1}/{repeat}: {label}: {seconds:.2f}s")
                 server.drop_database(db)
