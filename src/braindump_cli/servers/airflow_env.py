@@ -152,7 +152,8 @@ def migrated_sqlite_file(version: str, *, progress: Progress = _noop) -> Path:
     target = cache_root() / "airflow" / f"schema-{version}.sqlite"
     if target.exists():
         return target
-    tmp = target.with_suffix(".partial")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.name}.{os.getpid()}.partial")  # concurrent builders do not collide
     tmp.unlink(missing_ok=True)
     migrate_airflow_db(version, f"sqlite:///{tmp}", progress=progress)
     tmp.replace(target)
@@ -160,9 +161,21 @@ def migrated_sqlite_file(version: str, *, progress: Progress = _noop) -> Path:
 
 
 def ensure_airflow_schemas(*, progress: Progress = _noop) -> list[Path]:
-    """Provisioning step: both venvs and their migrated SQLite schemas."""
-    out = []
-    for version in AIRFLOW_VERSIONS:
-        ensure_airflow_venv(version, progress=progress)
-        out.append(migrated_sqlite_file(version, progress=progress))
-    return out
+    """Both venvs and their migrated SQLite schemas."""
+    return [provision_airflow(v, progress=progress) for v in AIRFLOW_VERSIONS]
+
+
+def provision_airflow(version: str, *, progress: Progress = _noop) -> Path:
+    """The venv of `version` and its cached migrated SQLite schema."""
+    ensure_airflow_venv(version, progress=progress)
+    return migrated_sqlite_file(version, progress=progress)
+
+
+def provision_airflow_3(*, progress: Progress = _noop) -> Path:
+    """Provisioning step: apache-airflow 3.3.2 venv + migrated schema."""
+    return provision_airflow("3.3.2", progress=progress)
+
+
+def provision_airflow_2(*, progress: Progress = _noop) -> Path:
+    """Provisioning step: apache-airflow 2.10.5 venv + migrated schema."""
+    return provision_airflow("2.10.5", progress=progress)

@@ -16,6 +16,8 @@ from collections.abc import Callable
 STEPS: list[tuple[str, str, str]] = [
     ("kube-apiserver + etcd + kubectl", "braindump_cli.servers.kube_build", "ensure_kube_binaries"),
     ("cassandra 5.0 jars", "braindump_cli.servers.cassandra", "ensure_cassandra_jars"),
+    ("apache-airflow 3.3.2 venv + schema", "braindump_cli.servers.airflow_env", "provision_airflow_3"),
+    ("apache-airflow 2.10.5 venv + schema", "braindump_cli.servers.airflow_env", "provision_airflow_2"),
 ]
 
 
