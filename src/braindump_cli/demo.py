@@ -1,40 +1,59 @@
-"""`make demo` / `python -m braindump_cli.demo`: a scripted tour that runs real `bd` commands.
+"""`make demo` / `python -m braindump_cli.demo`: a scripted tour of real `bd` commands on `bd sandbox`.
 
-Each step echoes its command line (`$ bd ...`) and then shows the command's own output, exactly as
-a user would see it. The tour is a list of sections; a section prepares what its steps need (for
-Airflow: a throwaway metadata DB built by the real `airflow db migrate`) and then runs its steps.
-A step whose command does not exist in this build of bd is skipped with a note; a step that exists
-and does not end with the expected exit code fails the demo (exit 1) after the remaining sections
-have run.
+The tour starts the sandbox (kube-apiserver + etcd, a 3-node Cassandra ring, PostgreSQL with an
+Airflow schema), then: installs the Database CRD, checks the blog post's sample object (catching
+its API group typo), runs the operator for one Database and lists the children it made, shows the
+Cassandra ring and what each consistency level survives, deletes a DAG with an archive and restores
+it. It ends with `bd sandbox down` unless `BD_DEMO_KEEP=1` (or `--keep`).
 
-To extend the tour (the sandbox tour of issue 7), append a `Section` to `TOUR`.
+Each step echoes its command line (`$ bd ...`, `$ kubectl ...`, `cql> ...`) and then shows the
+command's own output, exactly as a user would see it. A step whose command does not exist in this
+build of bd is skipped with a note; a step that exists and does not end with the expected exit code
+fails the demo (exit 1) after the remaining sections have run.
+
+To extend the tour, append a `Section` to `TOUR`.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import os
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 AIRFLOW_VERSION = "3.3.2"
+CASSANDRA_NODES = 3  # a warm `bd sandbox up` with 3 nodes takes about a minute on 2 cores
+DEFAULT_CASSANDRA_IP = "127.0.0.1"
+BACKGROUND_LIMIT = 90.0  # seconds a background step may take to reach its goal
 
 Context = dict[str, str]
+Env = Mapping[str, str]
 
 
 @dataclass(frozen=True)
 class Step:
-    """One `bd` command line. `{name}` placeholders are filled from the section's context."""
+    """One command line. `{name}` placeholders are filled from the section's context.
+
+    `program` is `bd`, `kubectl` (the sandbox's own build) or `cql` (one CQL statement, run with the
+    Python driver: bd has no cqlsh). A step with `until` runs in the background until `until`
+    returns True (or BACKGROUND_LIMIT passes), then gets SIGTERM, like Ctrl-C on a foreground run.
+    """
 
     args: tuple[str, ...]
     say: str = ""
     expect: int = 0
+    program: str = "bd"
+    until: Callable[[Context, Env], bool] | None = None
 
 
 @dataclass(frozen=True)
@@ -42,8 +61,17 @@ class Section:
     title: str
     steps: tuple[Step, ...]
     # Builds what the steps need inside `workdir`; returns placeholders and environment variables.
-    prepare: Callable[[Path], tuple[Context, Mapping[str, str]]] | None = None
+    prepare: Callable[[Path], tuple[Context, Env]] | None = None
     env_shown: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class Options:
+    cassandra_nodes: int = CASSANDRA_NODES
+    cassandra_ip: str = DEFAULT_CASSANDRA_IP
+
+
+OPTIONS = Options()
 
 
 def _bd() -> list[str]:
@@ -55,13 +83,19 @@ def _note(message: str) -> None:
     print(f"demo: {message}", file=sys.stderr, flush=True)
 
 
-def _clean_env(extra: Mapping[str, str]) -> dict[str, str]:
-    """The user's environment without settings that would point bd at another server."""
+def _clean_env(extra: Env) -> dict[str, str]:
+    """The user's environment without settings that would point bd at another server.
+
+    BD_SANDBOX_DIR stays: it says where the sandbox lives, and the tour starts its own there.
+    """
     env = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("AIRFLOW", "BD_")) and k not in {"KUBECONFIG", "PYTHONPATH"}
     }
+    if "BD_SANDBOX_DIR" in os.environ:
+        env["BD_SANDBOX_DIR"] = os.environ["BD_SANDBOX_DIR"]
+    env.setdefault("COLUMNS", "120")  # tables as wide as their content on most terminals, also in a pipe
     env.update(extra)
     return env
 
@@ -80,18 +114,199 @@ def command_exists(args: tuple[str, ...]) -> bool:
     return any(line.split()[:1] == [command] for line in listing.splitlines())
 
 
-def run_step(step: Step, ctx: Context, env: Mapping[str, str], cwd: Path) -> bool:
+CQL_RUNNER = """\
+import sys
+from cassandra.cluster import Cluster
+cluster = Cluster(sys.argv[1].split(","), connect_timeout=20)
+try:
+    cluster.connect().execute(sys.argv[2], timeout=60)
+finally:
+    cluster.shutdown()
+"""
+
+
+def _argv(step: Step, args: list[str], ctx: Context, env: Env) -> tuple[list[str], str]:
+    """(argv to run, the line to echo) for `step`."""
+    if step.program == "bd":
+        return [*_bd(), *args], "$ " + shlex.join(["bd", *args])
+    if step.program == "kubectl":
+        return [ctx["kubectl"], *args], "$ " + shlex.join(["kubectl", *args])
+    if step.program == "cql":
+        statement = " ".join(args)
+        return [sys.executable, "-c", CQL_RUNNER, env["BD_CASSANDRA_HOSTS"], statement], f"cql> {statement}"
+    raise ValueError(f"unknown program {step.program!r}")
+
+
+def _run_background(step: Step, argv: list[str], ctx: Context, env: dict[str, str], cwd: Path) -> int:
+    proc = subprocess.Popen(argv, env=env, cwd=cwd)
+    deadline = time.monotonic() + BACKGROUND_LIMIT
+    until = step.until or (lambda _ctx, _env: True)
+    try:
+        while proc.poll() is None and time.monotonic() < deadline and not until(ctx, env):
+            time.sleep(0.5)
+        time.sleep(1.0)  # let it log what it just did
+    finally:
+        if proc.poll() is None:
+            print(f"$ kill -TERM {proc.pid}   # stop it, as Ctrl-C would", flush=True)
+            proc.send_signal(signal.SIGTERM)
+        try:
+            returncode = proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            returncode = proc.wait()
+    return returncode
+
+
+def run_step(step: Step, ctx: Context, env: Env, cwd: Path) -> bool:
     args = [a.format(**ctx) for a in step.args]
     if step.say:
         print(f"\n# {step.say}", flush=True)
-    print("$ " + shlex.join(["bd", *args]), flush=True)
-    proc = subprocess.run([*_bd(), *args], env=_clean_env(env), cwd=cwd, check=False)
-    if proc.returncode != step.expect:
-        _note(f"FAILED: `bd {shlex.join(args)}` exited {proc.returncode}, expected {step.expect}")
+    argv, shown = _argv(step, args, ctx, env)
+    print(shown + ("   # in the background" if step.until else ""), flush=True)
+    full_env = _clean_env(env)
+    if step.until is not None:
+        returncode = _run_background(step, argv, ctx, full_env, cwd)
+    else:
+        returncode = subprocess.run(argv, env=full_env, cwd=cwd, check=False).returncode
+    if returncode != step.expect:
+        _note(f"FAILED: `{shown.lstrip('$ ')}` exited {returncode}, expected {step.expect}")
         return False
     if step.expect:
-        print(f"(exit code {proc.returncode}, as expected)", flush=True)
+        print(f"(exit code {returncode}, as expected)", flush=True)
     return True
+
+
+def sandbox_env() -> dict[str, str]:
+    """The variables `bd sandbox env` exports (what `eval "$(bd sandbox env)"` would set)."""
+    proc = subprocess.run(
+        [*_bd(), "sandbox", "env", "-o", "json"], env=_clean_env({}), capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise RuntimeError(f"bd sandbox env failed: {proc.stderr.strip()}")
+    variables: dict[str, str] = json.loads(proc.stdout)["variables"]
+    return variables
+
+
+# ---------------------------------------------------------------- sandbox
+
+SANDBOX = Section(
+    title="bd sandbox: real local servers (kube-apiserver + etcd, Cassandra, PostgreSQL), no Docker",
+    steps=(
+        Step(
+            ("sandbox", "up", "--kube", "--airflow", "--cassandra", "{nodes}", "--cassandra-ip", "{cassandra_ip}"),
+            "Start everything (first run: builds and downloads, cached; later runs: about a minute).",
+        ),
+        Step(("sandbox", "env"), 'What `eval "$(bd sandbox env)"` sets; every later step runs with it.'),
+    ),
+    prepare=lambda _: (
+        {"nodes": str(OPTIONS.cassandra_nodes), "cassandra_ip": OPTIONS.cassandra_ip},
+        {},
+    ),
+)
+
+
+# ---------------------------------------------------------------- CRD and operator
+
+# The sample object of the braindump Operator post, as published: note the API group.
+BLOG_DATABASE = """\
+apiVersion: stable.imaginedata.co/v1
+kind: Database
+metadata:
+  name: my-database
+spec:
+  name: mydb
+  port: 5432
+  storage-size: 10Gi
+  image: postgres:16.4
+  replicas: 1
+"""
+
+FIXED_DATABASE = BLOG_DATABASE.replace("stable.imaginedata.co/v1", "stable.imaginedata.com/v1")
+
+
+def prepare_kube(workdir: Path) -> tuple[Context, Env]:
+    from braindump_cli.servers.kube_build import binaries_dir
+
+    (workdir / "blog-database.yaml").write_text(BLOG_DATABASE)
+    (workdir / "database.yaml").write_text(FIXED_DATABASE)
+    env = sandbox_env()
+    return {"kubectl": str(binaries_dir() / "kubectl")}, {"KUBECONFIG": env["KUBECONFIG"]}
+
+
+def statefulset_exists(ctx: Context, env: Env) -> bool:
+    proc = subprocess.run(
+        [ctx["kubectl"], "get", "statefulset", "my-database", "-n", "default", "-o", "name"],
+        env=_clean_env(env),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+KUBE = Section(
+    title="The Database CRD and its operator (on the sandbox's kube-apiserver)",
+    prepare=prepare_kube,
+    env_shown=("KUBECONFIG",),
+    steps=(
+        Step(("crd", "install"), "Install the Database CRD (server-side apply, waits until Established)."),
+        Step(("crd", "check", "-f", "blog-database.yaml"), "The blog post's sample object, as published:", expect=4),
+        Step(
+            ("crd", "check", "-f", "database.yaml"),
+            "With the group fixed: valid offline and in a server-side dry run.",
+        ),
+        Step(("apply", "-f", "database.yaml"), "Create it.", program="kubectl"),
+        Step(
+            ("operator", "run", "--standalone", "--namespace", "default"),
+            "Run the operator until it has made the Database's children.",
+            until=statefulset_exists,
+        ),
+        Step(
+            ("get", "databases,statefulsets,services,configmaps,secrets,jobs"),
+            "What it made (no kubelet here: nothing runs, the objects are real).",
+            program="kubectl",
+        ),
+        Step(("crd", "status"), "The CRD now counts one custom resource."),
+    ),
+)
+
+
+# ---------------------------------------------------------------- Cassandra
+
+
+def prepare_cassandra(_: Path) -> tuple[Context, Env]:
+    env = sandbox_env()
+    hosts = env["BD_CASSANDRA_HOSTS"].split(",")
+    return {"last_node": hosts[-1]}, {"BD_CASSANDRA_HOSTS": env["BD_CASSANDRA_HOSTS"]}
+
+
+CASSANDRA = Section(
+    title="A live Cassandra ring (the sandbox's nodes, read over CQL: no JMX, no nodetool)",
+    prepare=prepare_cassandra,
+    env_shown=("BD_CASSANDRA_HOSTS",),
+    steps=(
+        Step(
+            (
+                "CREATE KEYSPACE IF NOT EXISTS shop WITH replication = "
+                "{{'class': 'NetworkTopologyStrategy', 'datacenter1': 2}}",
+            ),
+            "A keyspace with two replicas of every row, and a table.",
+            program="cql",
+        ),
+        Step(
+            ("CREATE TABLE IF NOT EXISTS shop.orders (id int, day text, total decimal, PRIMARY KEY ((id, day)))",),
+            program="cql",
+        ),
+        Step(("cassandra", "ring", "shop"), "Who owns what (like `nodetool status shop`)."),
+        Step(("cassandra", "consistency", "shop"), "What each consistency level survives on this ring."),
+        Step(
+            ("cassandra", "consistency", "shop", "--down", "{last_node}", "--require", "QUORUM", "--level", "QUORUM"),
+            "If one node went down, would QUORUM still work? A CI gate: exit 4 when it would not.",
+            expect=4,
+        ),
+        Step(("cassandra", "endpoints", "shop", "orders", "42", "2024-05-01"), "Where one partition lives."),
+    ),
+)
 
 
 # ---------------------------------------------------------------- Airflow
@@ -107,38 +322,30 @@ with DAG("demo_etl", start_date=datetime(2024, 1, 1), schedule=None, catchup=Fal
 """
 
 
-def prepare_airflow(workdir: Path) -> tuple[Context, Mapping[str, str]]:
-    """A real Airflow metadata DB at Airflow's embedded default location, holding one DAG with a run.
+def prepare_airflow(workdir: Path) -> tuple[Context, Env]:
+    """One real DAG with a run in the sandbox's Airflow DB, made by the Airflow CLI, its file then removed.
 
-    `$AIRFLOW_HOME` holds only `airflow.db` (no airflow.cfg), so bd finds the database exactly as
-    Airflow would with no configuration: `sqlite:///$AIRFLOW_HOME/airflow.db`.
+    The DAG lives in a home whose dags folder the Airflow CLI parses; afterwards the file is
+    removed, which is the situation delete-dag is for: a DAG gone from disk, rows left behind.
     """
-    from braindump_cli.servers.airflow_env import ensure_airflow_venv, migrate_airflow_db, run_airflow
+    from braindump_cli.servers.airflow_env import run_airflow
 
-    home = workdir / "airflow-home"
-    home.mkdir()
-    url = f"sqlite:///{home / 'airflow.db'}"
-    _note(f"preparing Airflow {AIRFLOW_VERSION} (first run: a virtualenv from PyPI, about a minute)")
-    ensure_airflow_venv(AIRFLOW_VERSION, progress=_note)
-    migrate_airflow_db(AIRFLOW_VERSION, url, progress=lambda m: _note(f"{m} into {url}"))
-    # The DAG lives in a second home whose dags folder the Airflow CLI parses; afterwards the file
-    # is removed, which is the situation delete-dag is for: a DAG gone from disk, rows left behind.
+    url = sandbox_env()["BD_AIRFLOW_CONN"]
     cli_home = workdir / "airflow-cli-home"
     (cli_home / "dags").mkdir(parents=True)
     dag_file = cli_home / "dags" / "demo_etl.py"
     dag_file.write_text(DEMO_DAG)
-    _note("airflow dags reserialize; airflow dags trigger demo_etl")
+    _note("airflow dags reserialize; airflow dags trigger demo_etl (Airflow's own CLI makes the rows)")
     run_airflow(AIRFLOW_VERSION, url, ["dags", "reserialize"], home=cli_home)
     run_airflow(AIRFLOW_VERSION, url, ["dags", "trigger", "demo_etl"], home=cli_home)
     dag_file.unlink()
-    ctx = {"archive": str(workdir / "demo_etl.jsonl.gz")}
-    return ctx, {"AIRFLOW_HOME": str(home)}
+    return {"archive": "demo_etl.jsonl.gz"}, {"BD_AIRFLOW_CONN": url}
 
 
 AIRFLOW = Section(
-    title=f"Airflow metadata DB (a throwaway SQLite DB migrated by Airflow {AIRFLOW_VERSION})",
+    title=f"The Airflow metadata DB (the sandbox's PostgreSQL, schema by Airflow {AIRFLOW_VERSION})",
     prepare=prepare_airflow,
-    env_shown=("AIRFLOW_HOME",),
+    env_shown=("BD_AIRFLOW_CONN",),
     steps=(
         Step(("airflow", "check-db"), "Which database, found how, at which schema revision?"),
         Step(("airflow", "delete-dag", "demo_etl", "--dry-run"), "The plan: rows per table. Nothing changes."),
@@ -154,19 +361,19 @@ AIRFLOW = Section(
 
 BASICS = Section(title="bd itself", steps=(Step(("--version",)),))
 
-TOUR: list[Section] = [BASICS, AIRFLOW]
+TOUR: list[Section] = [BASICS, SANDBOX, KUBE, CASSANDRA, AIRFLOW]
 
 
 def run_section(section: Section, workdir: Path) -> bool:
     print(f"\n## {section.title}", flush=True)
-    runnable = [s for s in section.steps if command_exists(s.args)]
+    runnable = [s for s in section.steps if s.program != "bd" or command_exists(s.args)]
     for step in section.steps:
         if step not in runnable:
             _note(f"skipped `bd {' '.join(step.args[:2])}`: not in this build of bd yet")
     if not runnable:
         return True
     ctx: Context = {}
-    env: Mapping[str, str] = {}
+    env: Env = {}
     if section.prepare is not None:
         try:
             ctx, env = section.prepare(workdir)
@@ -178,12 +385,34 @@ def run_section(section: Section, workdir: Path) -> bool:
     return all(run_step(step, ctx, env, workdir) for step in runnable)  # stops at the first failure
 
 
+def uses_sandbox() -> bool:
+    return any(step.args[:1] == ("sandbox",) for section in TOUR for step in section.steps)
+
+
+def stop_sandbox() -> bool:
+    print("\n## Clean up", flush=True)
+    return run_step(
+        Step(("sandbox", "down"), "Stop only the processes the sandbox started; remove its data."), {}, {}, Path.cwd()
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m braindump_cli.demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory for a look around")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the sandbox and the temporary directory (also BD_DEMO_KEEP=1)"
+    )
+    parser.add_argument("--cassandra", type=int, default=CASSANDRA_NODES, metavar="N", help="Cassandra nodes")
+    parser.add_argument(
+        "--cassandra-ip",
+        default=os.environ.get("BD_DEMO_CASSANDRA_IP", DEFAULT_CASSANDRA_IP),
+        help="address of Cassandra node 1 (also BD_DEMO_CASSANDRA_IP; default 127.0.0.1)",
+    )
     opts = parser.parse_args(argv)
+    keep = opts.keep or os.environ.get("BD_DEMO_KEEP") == "1"
+    OPTIONS.cassandra_nodes, OPTIONS.cassandra_ip = opts.cassandra, opts.cassandra_ip
     workdir = Path(tempfile.mkdtemp(prefix="bd-demo-"))
     failed: list[str] = []
+    started = time.monotonic()
     try:
         for index, section in enumerate(TOUR):
             section_dir = workdir / f"{index:02d}"
@@ -192,16 +421,22 @@ def main(argv: list[str] | None = None) -> int:
                 failed.append(section.title)
     except KeyboardInterrupt:
         _note("interrupted")
-        return 130
+        failed.append("interrupted")
     finally:
-        if opts.keep:
-            _note(f"kept {workdir}")
+        if keep:
+            _note(f"kept {workdir} and the sandbox (`bd sandbox down` stops it)")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
+            if uses_sandbox() and not stop_sandbox():
+                failed.append("bd sandbox down")
+    if "interrupted" in failed:
+        return 130
     if failed:
         _note("the demo FAILED in: " + "; ".join(failed))
         return 1
-    print("\nDone. Next: `bd --help`, docs/index.md, and `make test` for the whole suite.", flush=True)
+    with contextlib.suppress(Exception):
+        _note(f"the tour took {time.monotonic() - started:.0f} s")
+    print("\nDone. Next: `bd --help`, docs/commands/index.md, and `make test` for the whole suite.", flush=True)
     return 0
 
 

@@ -49,15 +49,35 @@ def test_a_failed_preparation_fails_the_demo(
     assert "FAILED to prepare needs setup: pip install failed" in capsys.readouterr().err
 
 
+@pytest.mark.kube
+@pytest.mark.cassandra
+@pytest.mark.postgres
 @pytest.mark.airflow_schema
 @pytest.mark.slow
-def test_the_real_tour() -> None:
-    proc = run([sys.executable, "-m", "braindump_cli.demo"], timeout=900)
-    assert proc.returncode == 0, proc.stderr[-3000:]
+def test_the_real_tour(tmp_path: Path) -> None:
+    # its own sandbox, with Cassandra off 127.0.0.1..4 where bd's Cassandra tests may be running
+    sandbox = tmp_path / "sandbox"
+    proc = run(
+        [sys.executable, "-m", "braindump_cli.demo", "--cassandra-ip", "127.0.0.71"],
+        env={"BD_SANDBOX_DIR": str(sandbox)},
+        timeout=900,
+    )
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "FAILED" not in proc.stderr
     assert "skipped" not in proc.stderr, "every step of the tour must exist in this build"
-    # bd found the throwaway DB by Airflow's embedded default, with no configuration at all
-    assert "default ($AIRFLOW_HOME/airflow.db)" in proc.stdout
-    for line in ("$ bd airflow check-db", "$ bd airflow delete-dag demo_etl --dry-run", "(exit code 3, as expected)"):
-        assert line in proc.stdout
+    for line in (
+        "$ bd sandbox up --kube --airflow --cassandra 3 --cassandra-ip 127.0.0.71",
+        "did you mean",  # the blog's apiVersion typo, caught by bd crd check
+        "$ bd operator run --standalone --namespace default",
+        "statefulset.apps/my-database",  # a child the operator made, listed by kubectl
+        "$ bd cassandra consistency shop",
+        "UN  127.0.0.73",
+        "$ bd airflow delete-dag demo_etl --dry-run",
+        "$ bd airflow restore-dag demo_etl.jsonl.gz --yes",
+        "$ bd sandbox down",
+    ):
+        assert line in proc.stdout, line
+    assert proc.stdout.count("(exit code 4, as expected)") == 2  # crd check and the QUORUM gate
+    assert "(exit code 3, as expected)" in proc.stdout
     assert '"dry_run": true' in proc.stdout
+    assert not (sandbox / "state.json").exists(), "the tour ends with bd sandbox down"
