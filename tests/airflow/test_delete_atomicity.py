@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -25,11 +26,13 @@ from tests.airflow.populate import table_snapshot
 pytestmark = [pytest.mark.airflow_schema, pytest.mark.slow]
 Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
 PAUSE = "0.01"
+TABLE_DONE = re.compile(r"braindump_cli\.airflow\.delete: \w+: \d+ rows$")
 
 
 def _trial(url: str, archive: Path, kill_after_lines: int, delay: float) -> int | None:
     env = {**os.environ, "BD_TEST_DELETE_PAUSE": PAUSE}
-    cmd = [sys.executable, "-m", "braindump_cli", "airflow", "delete-dag", "victim", "--conn", url, "--yes",
+    # --debug logs every table as it is deleted: the test kills after a chosen number of them
+    cmd = [sys.executable, "-m", "braindump_cli", "--debug", "airflow", "delete-dag", "victim", "--conn", url, "--yes",
            "--archive", str(archive), "-o", "json"]  # fmt: skip
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert proc.stderr is not None
@@ -39,7 +42,7 @@ def _trial(url: str, archive: Path, kill_after_lines: int, delay: float) -> int 
             line = proc.stderr.readline()
             if not line:
                 break
-            if " rows" in line:
+            if TABLE_DONE.search(line):
                 seen += 1
         time.sleep(delay)
         if proc.poll() is None:

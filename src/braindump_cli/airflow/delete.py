@@ -19,6 +19,7 @@ A DAG id is always a bound parameter; only reflected identifiers, quoted by the 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import re
 import time
@@ -40,6 +41,10 @@ SEED_COLUMNS = ("dag_id", "target_dag_id")
 ACTIVE_TI_STATES = ("running", "queued")
 LIKE_ESCAPE = "!"
 STREAM_ROWS = 2000
+# Progress lines only for the tables of a large delete: this many rows, or this long.
+PROGRESS_ROWS = 10_000
+PROGRESS_SECONDS = 1.0
+log = logging.getLogger(__name__)
 # Test seam only: seconds to sleep after each DELETE statement, so a test can SIGKILL bd mid-transaction.
 PAUSE_ENV = "BD_TEST_DELETE_PAUSE"
 
@@ -530,6 +535,7 @@ def delete_dag(
         try:
             for table in sel.order:
                 n = archived = 0
+                started = time.monotonic()
                 columns = sel.schema.tables[table].columns
                 for select_sql, delete_sql in statements(conn, sel, table):
                     if writer is not None:
@@ -549,7 +555,9 @@ def delete_dag(
                     )
                 if n:
                     deleted[table] = n
-                    progress(f"{table}: {n} rows")
+                    log.debug("%s: %d rows", table, n)
+                    if n >= PROGRESS_ROWS or time.monotonic() - started >= PROGRESS_SECONDS:
+                        progress(f"{table}: {n} rows deleted")
             path = writer.commit() if writer is not None else None
         except BaseException:
             if writer is not None:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import Schema, connection, quote, reflect_schema
 from braindump_cli.airflow.archive import iter_sections, read_header
-from braindump_cli.airflow.delete import delete_order
+from braindump_cli.airflow.delete import PROGRESS_ROWS, delete_order
 from braindump_cli.errors import RefusedError, UsageError
 
 if TYPE_CHECKING:
@@ -105,7 +105,8 @@ def restore_dag(
                 restored[table] = n
             if skip:
                 skipped[table] = skip
-            progress(f"{table}: {n} rows restored" + (f", {skip} skipped" if skip else ""))
+            if n + skip >= PROGRESS_ROWS:
+                progress(f"{table}: {n} rows restored" + (f", {skip} skipped" if skip else ""))
         if schema.dialect == "postgresql":
             _bump_sequences(conn, schema, list(restored))
     return RestoreResult(str(archive), header.dag_ids, restored, skipped, sum(restored.values()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -77,18 +78,28 @@ def delete_dag(
         "include_subdags": include_subdags,
         "dags_folder": folder,
     }
+    shown: set[str] = set()
     if dry_run or not yes:
         plan = lib.plan_dag_delete(url, dag_ids, **options)
+        shown.update(plan.warnings)
         for w in plan.warnings:
             warn(w + ("" if force else " (delete-dag will refuse without --force)"))
         if dry_run:
             emit(plan, output, table=_deleted_table, jsonl_rows=_jsonl)
             return
-        for table, rows in plan.deleted.items():
-            info(f"  {table}: {rows} rows")
+        if not yes and sys.stdin.isatty():
+            info(f"{plan.total} rows in {len(plan.deleted)} tables (bd airflow delete-dag --dry-run lists them)")
         confirm(f"Delete {plan.total} rows of {', '.join(dag_ids)}?", yes=yes)
     target = None if no_archive else (archive or lib.default_archive_path(dag_ids))
-    result = lib.delete_dag(url, dag_ids, archive=target, force=force, progress=info, **options)
+
+    def progress(message: str) -> None:
+        if message.startswith("warning: "):
+            if message.removeprefix("warning: --force: ") not in shown:
+                warn(message.removeprefix("warning: "))
+        else:
+            info(message)
+
+    result = lib.delete_dag(url, dag_ids, archive=target, force=force, progress=progress, **options)
     emit(result, output, table=_deleted_table, jsonl_rows=_jsonl)
 
 
