@@ -48,6 +48,7 @@ TABLES = {
 class LiveCassandra:
     cluster: Any  # braindump_cli.servers.cassandra.CassandraCluster
     password_file: Path
+    ca_file: Path | None = None  # the CA that signed the nodes' CQL TLS certificate
     hosts: str = "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
     _sessions: list[Any] = field(default_factory=list)
 
@@ -95,6 +96,55 @@ class LiveCassandra:
         self._sessions.clear()
 
 
+def write_tls_files(directory: Path, addresses: list[str]) -> tuple[Path, Path]:
+    """A CA and one server certificate for every node address: (server PEM with key, CA PEM)."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "bd test CA")])
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(ca_key, hashes.SHA256())
+    )
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "cassandra")]))
+        .issuer_name(ca_name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=30))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(a)) for a in addresses]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    pem = directory / "node-tls.pem"
+    pem.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        + cert.public_bytes(serialization.Encoding.PEM)
+        + ca.public_bytes(serialization.Encoding.PEM)
+    )
+    ca_file = directory / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return pem, ca_file
+
+
 def _progress(message: str) -> None:
     print(f"cassandra fixture: {message}", file=sys.__stderr__, flush=True)
 
@@ -131,16 +181,22 @@ def cassandra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCassandr
 
     work = tmp_path_factory.mktemp("cassandra")
     start = time.monotonic()
+    tls_pem, ca_file = write_tls_files(work, [f"127.0.0.{i}" for i in range(1, len(LAYOUT) + 1)])
     try:
         cluster = start_cluster(
-            work, layout=LAYOUT, authenticator="PasswordAuthenticator", heap="512M", progress=_progress
+            work,
+            layout=LAYOUT,
+            authenticator="PasswordAuthenticator",
+            heap="512M",
+            client_tls_pem=tls_pem,
+            progress=_progress,
         )
     except Exception as e:
         server_unavailable("Cassandra 5.0 cluster", str(e))
         raise
     password_file = work / "password"
     password_file.write_text(PASSWORD + "\n")
-    live = LiveCassandra(cluster, password_file)
+    live = LiveCassandra(cluster, password_file, ca_file)
     try:
         _prepare(live)
         _progress(f"cluster ready in {time.monotonic() - start:.0f}s")

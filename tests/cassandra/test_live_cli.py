@@ -156,6 +156,25 @@ def test_password_is_taken_from_env_or_file_and_never_shown(cassandra: LiveCassa
 SILENT_HOSTS = ("127.0.0.5", "127.0.0.6", "127.0.0.7")
 
 
+def test_tls_with_the_cluster_ca_and_refusal_of_an_unknown_ca(
+    cassandra: LiveCassandra, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from tests.cassandra.conftest import write_tls_files
+
+    assert cassandra.ca_file is not None
+    args = ["cassandra", "ring", "-o", "json", *cassandra.cli_args()]
+    ok = runner.invoke(app, [*args, "--ssl-ca", str(cassandra.ca_file)])
+    assert ok.exit_code == 0, ok.stderr
+    assert len(json.loads(ok.stdout)) == len(cassandra.cluster.nodes)
+    assert all(n["up"] for n in json.loads(ok.stdout))  # every node answered over TLS
+    _, other_ca = write_tls_files(tmp_path_factory.mktemp("other-ca"), ["127.0.0.1"])
+    refused = runner.invoke(app, [*args, "--ssl-ca", str(other_ca), "--timeout", "5"])
+    assert refused.exit_code == 5, refused.stderr
+    assert "certificate" in refused.stderr.lower()
+    unverified = runner.invoke(app, [*args, "--ssl-ca", str(other_ca), "--ssl-no-verify"])
+    assert unverified.exit_code == 0, unverified.stderr
+
+
 @pytest.fixture
 def silent_port() -> Iterator[int]:
     """One port on three addresses that accept connections and never answer (hung nodes).
@@ -216,3 +235,25 @@ def test_unreachable_cluster_exits_5_within_timeout(silent_port: int) -> None:
     refused = runner.invoke(app, ["cassandra", "status", "--hosts", "127.0.0.1", "--port", str(closed)])
     assert refused.exit_code == 5
     assert "cannot connect" in refused.stderr
+
+
+def test_consistency_levels_filter_and_bad_input(cassandra: LiveCassandra) -> None:
+    report = _json(["consistency", "ks_nts", "--level", "quorum", "-l", "LOCAL_ONE"], cassandra)
+    assert isinstance(report, dict)
+    assert [lv["level"] for lv in report["levels"]] == ["QUORUM", "LOCAL_ONE"]
+    quorum = report["levels"][0]
+    assert quorum["required"] == 2  # (2 + 1) // 2 + 1
+    assert quorum["tolerates"] == 1
+    assert report["ranges"] is None
+    assert report["range_count"] == 16 * len(cassandra.cluster.nodes)
+    assert sum(g["ranges"] for g in report["range_groups"]) == report["range_count"]
+    simulated = _json(["consistency", "ks_nts", "--down", "127.0.0.2", "--level", "LOCAL_QUORUM"], cassandra)
+    assert isinstance(simulated, dict)
+    assert simulated["simulated_down"] == ["127.0.0.2"]
+    assert simulated["levels"][0]["write"]["achievable"] is False  # 127.0.0.2 holds every dc1 range
+    bad = runner.invoke(app, ["cassandra", "consistency", "ks_nts", "--level", "MOST", *cassandra.cli_args()])
+    assert bad.exit_code == 2
+    assert "unknown consistency level 'MOST'" in bad.stderr
+    ghost = runner.invoke(app, ["cassandra", "consistency", "ks_nts", "--down", "10.9.9.9", *cassandra.cli_args()])
+    assert ghost.exit_code == 3
+    assert "10.9.9.9" in ghost.stderr

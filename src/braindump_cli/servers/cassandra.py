@@ -453,10 +453,29 @@ def _check_free(node: CassandraNode) -> None:
                 ) from e
 
 
-def _yaml(cluster_name: str, node: CassandraNode, seed: str, snitch: str, authenticator: str) -> str:
+def _client_tls_yaml(pem: Path | None) -> str:
+    """CQL TLS from one PEM (unencrypted PKCS#8 key + certificate chain); `optional` keeps plaintext too."""
+    if pem is None:
+        return ""
+    return f"""\
+client_encryption_options:
+  enabled: true
+  optional: true
+  ssl_context_factory:
+    class_name: org.apache.cassandra.security.PEMBasedSslContextFactory
+  keystore: '{pem}'
+  require_client_auth: false
+"""
+
+
+def _yaml(
+    cluster_name: str, node: CassandraNode, seed: str, snitch: str, authenticator: str, client_tls_pem: Path | None
+) -> str:
     d = node.directory
     tokens = ",".join(str(t) for t in node.tokens)
-    return f"""\
+    return (
+        _client_tls_yaml(client_tls_pem)
+        + f"""\
 cluster_name: '{cluster_name}'
 num_tokens: {len(node.tokens)}
 initial_token: '{tokens}'
@@ -504,6 +523,7 @@ range_request_timeout: 10000ms
 request_timeout: 10000ms
 storage_compatibility_mode: NONE
 """
+    )
 
 
 def start_cluster(
@@ -515,6 +535,7 @@ def start_cluster(
     cluster_name: str = "bd-test",
     authenticator: str = "AllowAllAuthenticator",
     heap: str = "512M",
+    client_tls_pem: Path | None = None,
     die_with_parent: bool = True,
     address_base: int = 1,
     jmx_port_base: int = 7000,
@@ -524,6 +545,7 @@ def start_cluster(
 
     `layout` gives (datacenter, rack) per node and implies GossipingPropertyFileSnitch; without it,
     one DC uses SimpleSnitch and two DCs use the default split of `default_layout`.
+    `client_tls_pem` (key + certificate chain, PEM) turns on CQL TLS next to plaintext on the same port.
     `die_with_parent` (default) kills the JVMs when the calling process dies; `bd sandbox` turns it off.
     Node i listens on 127.0.0.(address_base + i - 1) with JMX port jmx_port_base + 100 * i, so a
     second cluster (e.g. `bd sandbox up --cassandra-ip 127.0.0.11`) can run beside the tests' one.
@@ -549,7 +571,7 @@ def start_cluster(
         address = f"127.0.0.{address_base + i - 1}"
         member = CassandraNode(i, address, jmx_port_base + 100 * i, dc, rack, tokens[i - 1], d)
         seed = f"127.0.0.{address_base}"
-        (d / "cassandra.yaml").write_text(_yaml(cluster_name, member, seed, snitch, authenticator))
+        (d / "cassandra.yaml").write_text(_yaml(cluster_name, member, seed, snitch, authenticator, client_tls_pem))
         (d / "logback.xml").write_text(LOGBACK.format(log=d / "logs" / "system.log"))
         (d / "cassandra-rackdc.properties").write_text(f"dc={dc}\nrack={rack}\nprefer_local=true\n")
         members.append(member)
