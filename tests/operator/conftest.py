@@ -272,11 +272,6 @@ def children(api: KubeApi, namespace: str, kind: str) -> list[dict[str, Any]]:
     return api.list(kind, namespace, label_selector="app.kubernetes.io/managed-by=bd-operator")
 
 
-@pytest.fixture
-def log_dir(tmp_path: Path) -> Path:
-    return tmp_path
-
-
 @pytest.fixture(scope="module")
 def module_log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("operator-logs")

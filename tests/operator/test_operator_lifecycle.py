@@ -6,6 +6,7 @@ No kubelet or controllers run: the tests play their part (Job and StatefulSet st
 
 from __future__ import annotations
 
+import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -74,6 +75,31 @@ def sts_of(api: KubeApi, ns: str, name: str) -> dict[str, Any]:
 
 def container(sts: dict[str, Any]) -> dict[str, Any]:
     return sts["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_manifests_applied_cleanly_and_grant_only_what_is_used(operator_setup: OperatorSetup) -> None:
+    assert "deployment.apps/bd-operator" in operator_setup.manifests_output
+    kc = operator_setup.cluster
+    sa = "system:serviceaccount:bd-operator:bd-operator"
+
+    def can(verb: str, resource: str) -> bool:
+        out = subprocess.run(
+            [str(kc.kubectl), "auth", "can-i", verb, resource, "--as", sa, "-n", "default"],
+            capture_output=True,
+            text=True,
+            env=kc.env(),
+            check=False,
+        )
+        return out.stdout.strip() == "yes"
+
+    assert can("create", "secrets")
+    assert not can("get", "secrets")
+    assert not can("list", "secrets")
+    assert can("patch", "statefulsets.apps")
+    assert can("patch", "databases.stable.imaginedata.com")
+    assert not can("delete", "databases.stable.imaginedata.com")
+    assert not can("create", "pods")
+    assert not can("create", "clusterroles.rbac.authorization.k8s.io")
 
 
 def test_create_builds_every_child(api: KubeApi, ns: str) -> None:

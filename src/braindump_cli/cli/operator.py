@@ -80,7 +80,7 @@ def run(
     watch_timeout: Annotated[
         float, typer.Option("--watch-timeout", help="Server-side watch timeout; kopf reconnects after it.", min=1)
     ] = 300.0,
-    workers: Annotated[int, typer.Option("--workers", help="Threads for reconciles.", min=1, max=256)] = 8,
+    workers: Annotated[int, typer.Option("--workers", help="Threads for reconciles.", min=1, max=256)] = 16,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logs (kopf's too).")] = False,
     kubeconfig: opts.KubeconfigOpt = None,
     context: opts.ContextOpt = None,

@@ -107,7 +107,7 @@ def build_registry(
     connection: ConnectionDetails,
     identity: str,
     watch_timeout: float = 300.0,
-    workers: int = 8,
+    workers: int = 16,
 ) -> Any:
     """A kopf OperatorRegistry with every handler of the Database operator."""
     import kopf

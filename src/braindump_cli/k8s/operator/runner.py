@@ -28,7 +28,7 @@ class RunOptions:
     peering_name: str = DEFAULT_PEERING
     liveness: str | None = None  # e.g. http://0.0.0.0:8080/healthz
     watch_timeout: float = 300.0
-    workers: int = 8
+    workers: int = 16
 
 
 def operator_identity() -> str:
