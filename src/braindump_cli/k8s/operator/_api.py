@@ -9,7 +9,7 @@ the kopf handlers turn into `kopf.TemporaryError` with backoff.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,6 +126,34 @@ class KubeApi:
         if status >= 500 or status == 429:
             raise TransientApiError(f"{method} {path}: HTTP {status} {reason}")
         raise ApiError(status, reason, message[:500])
+
+    def watch(self, path: str, *, timeout_seconds: int = 300) -> Iterator[Obj]:
+        """Watch events (`{"type": ..., "object": ...}`) of a collection, starting with the existing
+        objects as ADDED, until the server ends the watch or the caller stops iterating."""
+        import urllib3
+
+        m, url, hdrs, _, _ = self._client.param_serialize(
+            "GET",
+            path,
+            query_params=[("watch", "1"), ("timeoutSeconds", str(timeout_seconds))],
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        resp = self._client.rest_client.pool_manager.request(
+            m, url, headers=hdrs, preload_content=False, timeout=urllib3.Timeout(connect=10, read=timeout_seconds + 10)
+        )
+        try:
+            if resp.status != 200:
+                raise ApiError(int(resp.status), str(resp.reason), resp.data.decode(errors="replace")[:500])
+            pending = b""
+            for chunk in resp.stream(65536):
+                pending += chunk
+                *lines, pending = pending.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield json.loads(line)
+        finally:
+            resp.release_conn()
 
     # --- typed-ish helpers ----------------------------------------------------------------------
     @staticmethod
