@@ -204,7 +204,7 @@ def keyspaces(
         )
         for k in r.keyspaces:
             for w in k.warnings:
-                print(f"warning: {k.name}: {w.message}")
+                print(f"warning: {w.message}")
 
     emit(report, output, table=table, jsonl_rows=lambda r: r.keyspaces)
     warned = [k for k in report.keyspaces if k.warnings]
