@@ -230,17 +230,27 @@ def read_header(path: Path) -> ArchiveHeader:
     )
 
 
+def decode_row(line: str) -> list[Any]:
+    return [decode_value(v) for v in json.loads(line)]
+
+
 def iter_sections(path: Path) -> Iterator[tuple[Section, Iterator[list[Any]]]]:
     """(section, rows) in file order; each rows iterator must be consumed before the next section."""
+    for section, lines in iter_raw_sections(path):
+        yield section, (decode_row(line) for line in lines)
+
+
+def iter_raw_sections(path: Path) -> Iterator[tuple[Section, Iterator[str]]]:
+    """Like iter_sections, with each row as its JSON text line."""
     lines = _open_lines(path)
     next(lines)  # header
     pending: str | None = None
 
-    def rows() -> Iterator[list[Any]]:
+    def rows() -> Iterator[str]:
         nonlocal pending
         for line in lines:
             if line.startswith("["):
-                yield [decode_value(v) for v in json.loads(line)]
+                yield line
             else:
                 pending = line
                 return

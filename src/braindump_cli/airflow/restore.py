@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
+import shutil
+import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import Schema, connection, quote, reflect_schema
-from braindump_cli.airflow.archive import iter_sections, read_header
+from braindump_cli.airflow.archive import decode_row, iter_raw_sections, read_header
 from braindump_cli.airflow.delete import PROGRESS_ROWS, delete_order
 from braindump_cli.errors import RefusedError, UsageError
 
@@ -36,22 +39,36 @@ class RestoreResult:
     total: int
 
 
-def _rows(path: Path, table: str) -> Iterator[list[Any]]:
-    for section, rows in iter_sections(path):
-        if section.table == table:
-            yield from rows
-        else:
-            for _ in rows:
-                pass
+class _Spool:
+    """One pass over the archive, each table's row lines into its own temporary gzip file.
 
+    The archive is in delete order (children first); restoring goes parents first. Spooling keeps
+    memory flat and reads the archive once, instead of once per table.
+    """
 
-def _columns_of(path: Path, table: str) -> tuple[str, ...]:
-    for section, rows in iter_sections(path):
-        for _ in rows:
-            pass
-        if section.table == table:
-            return section.columns
-    return ()
+    def __init__(self, archive: Path, directory: Path) -> None:
+        self.files: dict[str, Path] = {}
+        handles: dict[str, IO[str]] = {}
+        try:
+            for section, lines in iter_raw_sections(archive):
+                handle = handles.get(section.table)
+                if handle is None:
+                    path = directory / f"{len(handles)}.jsonl.gz"
+                    self.files[section.table] = path
+                    handle = handles[section.table] = gzip.open(path, "wt", encoding="utf-8", compresslevel=1)  # noqa: SIM115 - closed in finally
+                for line in lines:
+                    handle.write(line)
+        finally:
+            for handle in handles.values():
+                handle.close()
+
+    def rows(self, table: str) -> Iterator[list[Any]]:
+        path = self.files.get(table)
+        if path is None:
+            return
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                yield decode_row(line)
 
 
 def _check_schema(schema: Schema, tables: dict[str, dict[str, Any]], counts: dict[str, int]) -> None:
@@ -98,15 +115,24 @@ def restore_dag(
             )
         _check_schema(schema, header.tables, header.counts)
         tables = [t for t in header.tables if header.counts.get(t)]
-        for table in reversed(delete_order(schema, tables)):
-            columns = _columns_of(archive, table)
-            n, skip = _insert(conn, table, columns, _rows(archive, table), on_conflict=on_conflict)
-            if n:
-                restored[table] = n
-            if skip:
-                skipped[table] = skip
-            if n + skip >= PROGRESS_ROWS:
-                progress(f"{table}: {n} rows restored" + (f", {skip} skipped" if skip else ""))
+        spool_dir = Path(tempfile.mkdtemp(prefix="bd-restore-"))
+        try:
+            spool = _Spool(archive, spool_dir)
+            for table in reversed(delete_order(schema, tables)):
+                columns = tuple(header.tables[table]["columns"])
+                n, skip = _insert(conn, table, columns, spool.rows(table), on_conflict=on_conflict)
+                if n + skip != header.counts[table]:
+                    raise UsageError(
+                        f"{archive}: {table} holds {n + skip} rows, its trailer says {header.counts[table]}"
+                    )
+                if n:
+                    restored[table] = n
+                if skip:
+                    skipped[table] = skip
+                if n + skip >= PROGRESS_ROWS:
+                    progress(f"{table}: {n} rows restored" + (f", {skip} skipped" if skip else ""))
+        finally:
+            shutil.rmtree(spool_dir, ignore_errors=True)
         if schema.dialect == "postgresql":
             _bump_sequences(conn, schema, list(restored))
     return RestoreResult(str(archive), header.dag_ids, restored, skipped, sum(restored.values()))
