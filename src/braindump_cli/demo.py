@@ -54,6 +54,7 @@ class Step:
     expect: int = 0
     program: str = "bd"
     until: Callable[[Context, Env], bool] | None = None
+    hint: str = ""  # printed when the step fails
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,7 @@ class Section:
     # Builds what the steps need inside `workdir`; returns placeholders and environment variables.
     prepare: Callable[[Path], tuple[Context, Env]] | None = None
     env_shown: tuple[str, ...] = field(default=())
+    required: bool = False  # the later sections need it: stop the tour when it fails
 
 
 @dataclass
@@ -170,6 +172,8 @@ def run_step(step: Step, ctx: Context, env: Env, cwd: Path) -> bool:
         returncode = subprocess.run(argv, env=full_env, cwd=cwd, check=False).returncode
     if returncode != step.expect:
         _note(f"FAILED: `{shown.lstrip('$ ')}` exited {returncode}, expected {step.expect}")
+        if step.hint:
+            _note(step.hint)
         return False
     if step.expect:
         print(f"(exit code {returncode}, as expected)", flush=True)
@@ -195,9 +199,12 @@ SANDBOX = Section(
         Step(
             ("sandbox", "up", "--kube", "--airflow", "--cassandra", "{nodes}", "--cassandra-ip", "{cassandra_ip}"),
             "Start everything (first run: builds and downloads, cached; later runs: about a minute).",
+            hint="Cassandra addresses busy? Put the tour's nodes elsewhere: "
+            "python -m braindump_cli.demo --cassandra-ip 127.0.0.11 (or BD_DEMO_CASSANDRA_IP=127.0.0.11 make demo)",
         ),
         Step(("sandbox", "env"), 'What `eval "$(bd sandbox env)"` sets; every later step runs with it.'),
     ),
+    required=True,
     prepare=lambda _: (
         {"nodes": str(OPTIONS.cassandra_nodes), "cassandra_ip": OPTIONS.cassandra_ip},
         {},
@@ -419,6 +426,9 @@ def main(argv: list[str] | None = None) -> int:
             section_dir.mkdir()
             if not run_section(section, section_dir):
                 failed.append(section.title)
+                if section.required:
+                    _note("the rest of the tour needs this section: stopping here")
+                    break
     except KeyboardInterrupt:
         _note("interrupted")
         failed.append("interrupted")

@@ -36,6 +36,19 @@ def test_a_step_with_the_wrong_exit_code_fails_the_demo(
     assert "the demo FAILED in: broken" in err
 
 
+def test_a_failed_required_section_stops_the_tour(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    needed = demo.Section("servers", steps=(demo.Step(("--no-such-flag",), hint="try --other-flag"),), required=True)
+    later = demo.Section("uses them", steps=(demo.Step(("--version",)),))
+    monkeypatch.setattr(demo, "TOUR", [needed, later])
+    assert demo.main([]) == 1
+    out, err = capsys.readouterr()
+    assert "try --other-flag" in err
+    assert "the rest of the tour needs this section: stopping here" in err
+    assert "$ bd --version" not in out
+
+
 def test_a_failed_preparation_fails_the_demo(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
