@@ -234,7 +234,8 @@ def main() -> str:
         anchor = next(s for s in samples if s.label == "airflow dags delete -y").median
         extra = ["", "| candidate | ratio vs airflow dags delete | bd peak RSS (MiB) |", "|---|---|---|"]
         for s in samples:
-            extra.append(f"| {s.label} | {s.median / anchor:.2f}x | {peaks.get(s.label, float('nan')):.0f} |")
+            peak = f"{peaks[s.label]:.0f}" if s.label in peaks else "-"
+            extra.append(f"| {s.label} | {s.median / anchor:.2f}x | {peak} |")
         extra += [
             "",
             f"bd (archive) peak RSS: {peaks.get('bd (archive)', float('nan')):.0f} MiB at {rows:,} task instances, "
