@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | sha1sum | cut -c1-12)
 
-.PHONY: install demo test lint unit provision bench clean
+.PHONY: install system-deps demo test lint unit provision bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-demo: install
+system-deps:
+	bash scripts/system-deps.sh
+
+demo: install system-deps
 	$(BIN)/python -m braindump_cli.demo
 
 lint: install
@@ -24,7 +27,7 @@ lint: install
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-provision: install
+provision: install system-deps
 	$(BIN)/python -m braindump_cli.servers.provision
 
 # The whole suite: lint, type checks, layer contracts, then every test against real servers.
