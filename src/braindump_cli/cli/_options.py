@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from braindump_cli.errors import AbortedError, UsageError
 from braindump_cli.settings import (
     AirflowDbSettings,
-    CassandraSettings,
     KubeSettings,
     resolve_airflow_db,
     resolve_cassandra,
@@ -66,30 +68,44 @@ def kube(kubeconfig: Path | None, context: str | None, timeout: float = 10.0) ->
     return resolve_kube(kubeconfig=kubeconfig, context=context, request_timeout=timeout)
 
 
-def cassandra(
-    hosts: str | None,
-    port: int,
-    username: str | None,
-    password_file: Path | None,
-    timeout: float,
-    local_dc: str | None = None,
-    ssl_ca: Path | None = None,
-    ssl_cert: Path | None = None,
-    ssl_key: Path | None = None,
-    ssl_no_verify: bool = False,
-) -> CassandraSettings:
-    return resolve_cassandra(
-        hosts=hosts,
-        port=port,
-        username=username,
-        password_file=password_file,
-        timeout=timeout,
-        local_dc=local_dc,
-        ssl_ca=ssl_ca,
-        ssl_cert=ssl_cert,
-        ssl_key=ssl_key,
-        ssl_verify=not ssl_no_verify,
+# The connection options of every `bd cassandra` command, in the order --help lists them.
+_CQL_OPTIONS = tuple(
+    inspect.Parameter(name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=annotation, default=default)
+    for name, annotation, default in (
+        ("hosts", HostsOpt, None),
+        ("port", PortOpt, 9042),
+        ("username", UsernameOpt, None),
+        ("password_file", PasswordFileOpt, None),
+        ("timeout", CqlTimeoutOpt, 10.0),
+        ("local_dc", LocalDcOpt, None),
+        ("ssl_ca", SslCaOpt, None),
+        ("ssl_cert", SslCertOpt, None),
+        ("ssl_key", SslKeyOpt, None),
+        ("ssl_no_verify", SslNoVerifyOpt, False),
     )
+)
+
+
+def with_cassandra(command: Callable[..., None]) -> Callable[..., None]:
+    """Give a command the CQL connection options; it receives them resolved as `settings`.
+
+    Typer reads a command's options from its signature, so the shared options are spliced into
+    the signature (just before `--output`) rather than repeated on every command.
+    """
+    signature = inspect.signature(command, eval_str=True)
+    params = [p for p in signature.parameters.values() if p.name != "settings"]
+    at = next((i for i, p in enumerate(params) if p.name == "output"), len(params))
+    params[at:at] = _CQL_OPTIONS
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        conn = {p.name: kwargs.pop(p.name) for p in _CQL_OPTIONS}
+        conn["ssl_verify"] = not conn.pop("ssl_no_verify")
+        command(settings=resolve_cassandra(**conn), **kwargs)
+
+    wrapper.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in params} | {"return": None}
+    return wrapper
 
 
 def confirm(question: str, *, yes: bool) -> None:

@@ -2,43 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from braindump_cli.cli import _options as opts
 from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, render_table
 from braindump_cli.errors import CheckFailedError
-
-if TYPE_CHECKING:
-    from braindump_cli.settings import CassandraSettings
+from braindump_cli.settings import CassandraSettings
 
 app = typer.Typer(
     help="Cassandra ring, keyspaces, consistency levels, key placement and status, read over CQL (no JMX).",
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-ConnectHosts = opts.HostsOpt
-DEFAULT_TIMEOUT = 10.0
-
-
-def _settings(
-    hosts: str | None,
-    port: int,
-    username: str | None,
-    password_file: Path | None,
-    timeout: float,
-    local_dc: str | None,
-    ssl_ca: Path | None,
-    ssl_cert: Path | None,
-    ssl_key: Path | None,
-    ssl_no_verify: bool,
-) -> CassandraSettings:
-    return opts.cassandra(
-        hosts, port, username, password_file, timeout, local_dc, ssl_ca, ssl_cert, ssl_key, ssl_no_verify
-    )
 
 
 def _pct(value: float | None) -> str | None:
@@ -57,6 +34,7 @@ def _size(value: int | None) -> str | None:
 
 
 @app.command("ring")
+@opts.with_cassandra
 def ring(
     keyspace: Annotated[
         str | None, typer.Argument(help="Keyspace for the 'Owns (effective)' column (like nodetool status KS).")
@@ -64,17 +42,9 @@ def ring(
     tokens: Annotated[
         bool, typer.Option("--tokens", help="List every token of every node (like nodetool ring).")
     ] = False,
-    hosts: opts.HostsOpt = None,
-    port: opts.PortOpt = 9042,
-    username: opts.UsernameOpt = None,
-    password_file: opts.PasswordFileOpt = None,
-    timeout: opts.CqlTimeoutOpt = DEFAULT_TIMEOUT,
-    local_dc: opts.LocalDcOpt = None,
-    ssl_ca: opts.SslCaOpt = None,
-    ssl_cert: opts.SslCertOpt = None,
-    ssl_key: opts.SslKeyOpt = None,
-    ssl_no_verify: opts.SslNoVerifyOpt = False,
     output: OutputOpt = OutputFormat.table,
+    *,
+    settings: CassandraSettings,
 ) -> None:
     """Nodes of the ring: DC, rack, up/down, state, tokens, ownership, host id, version, load.
 
@@ -82,9 +52,6 @@ def ring(
     """
     from braindump_cli.cassandra.commands import describe_ring
 
-    settings = _settings(
-        hosts, port, username, password_file, timeout, local_dc, ssl_ca, ssl_cert, ssl_key, ssl_no_verify
-    )
     report = describe_ring(settings, keyspace=keyspace, with_tokens=tokens)
 
     def table(r: Any) -> None:
@@ -153,20 +120,13 @@ def ring(
 
 
 @app.command("keyspaces")
+@opts.with_cassandra
 def keyspaces(
     name: Annotated[str | None, typer.Argument(help="Only this keyspace (case-sensitive).")] = None,
     check: Annotated[bool, typer.Option("--check", help="Exit 4 when any keyspace has a warning.")] = False,
-    hosts: opts.HostsOpt = None,
-    port: opts.PortOpt = 9042,
-    username: opts.UsernameOpt = None,
-    password_file: opts.PasswordFileOpt = None,
-    timeout: opts.CqlTimeoutOpt = DEFAULT_TIMEOUT,
-    local_dc: opts.LocalDcOpt = None,
-    ssl_ca: opts.SslCaOpt = None,
-    ssl_cert: opts.SslCertOpt = None,
-    ssl_key: opts.SslKeyOpt = None,
-    ssl_no_verify: opts.SslNoVerifyOpt = False,
     output: OutputOpt = OutputFormat.table,
+    *,
+    settings: CassandraSettings,
 ) -> None:
     """Replication (class, RF per DC), durable_writes and tables of each keyspace, with warnings.
 
@@ -174,9 +134,6 @@ def keyspaces(
     """
     from braindump_cli.cassandra.commands import describe_keyspaces
 
-    settings = _settings(
-        hosts, port, username, password_file, timeout, local_dc, ssl_ca, ssl_cert, ssl_key, ssl_no_verify
-    )
     report = describe_keyspaces(settings, name=name)
 
     def table(r: Any) -> None:
@@ -217,6 +174,7 @@ def keyspaces(
 
 
 @app.command("consistency")
+@opts.with_cassandra
 def consistency(
     keyspace: Annotated[str, typer.Argument(help="Keyspace whose replication to analyse (case-sensitive).")],
     level: Annotated[
@@ -236,17 +194,9 @@ def consistency(
     ranges: Annotated[
         bool, typer.Option("--ranges", help="Also report every token range (replicas, live, per-level verdicts).")
     ] = False,
-    hosts: opts.HostsOpt = None,
-    port: opts.PortOpt = 9042,
-    username: opts.UsernameOpt = None,
-    password_file: opts.PasswordFileOpt = None,
-    timeout: opts.CqlTimeoutOpt = DEFAULT_TIMEOUT,
-    local_dc: opts.LocalDcOpt = None,
-    ssl_ca: opts.SslCaOpt = None,
-    ssl_cert: opts.SslCertOpt = None,
-    ssl_key: opts.SslKeyOpt = None,
-    ssl_no_verify: opts.SslNoVerifyOpt = False,
     output: OutputOpt = OutputFormat.table,
+    *,
+    settings: CassandraSettings,
 ) -> None:
     """What each consistency level survives on the live ring: per range and per level, reads and writes.
 
@@ -254,9 +204,6 @@ def consistency(
     """
     from braindump_cli.cassandra.commands import analyse_consistency
 
-    settings = _settings(
-        hosts, port, username, password_file, timeout, local_dc, ssl_ca, ssl_cert, ssl_key, ssl_no_verify
-    )
     report = analyse_consistency(
         settings, keyspace, levels=level or None, down=down or (), require=require, with_ranges=ranges
     )
@@ -329,23 +276,16 @@ def consistency(
 
 
 @app.command("endpoints", context_settings={"ignore_unknown_options": True})
+@opts.with_cassandra
 def endpoints(
     keyspace: Annotated[str, typer.Argument(help="Keyspace (case-sensitive).")],
     table_name: Annotated[str, typer.Argument(metavar="TABLE", help="Table (case-sensitive).")],
     key: Annotated[
         list[str], typer.Argument(help="Partition key: one value per partition key column, in order (CQL literals).")
     ],
-    hosts: opts.HostsOpt = None,
-    port: opts.PortOpt = 9042,
-    username: opts.UsernameOpt = None,
-    password_file: opts.PasswordFileOpt = None,
-    timeout: opts.CqlTimeoutOpt = DEFAULT_TIMEOUT,
-    local_dc: opts.LocalDcOpt = None,
-    ssl_ca: opts.SslCaOpt = None,
-    ssl_cert: opts.SslCertOpt = None,
-    ssl_key: opts.SslKeyOpt = None,
-    ssl_no_verify: opts.SslNoVerifyOpt = False,
     output: OutputOpt = OutputFormat.table,
+    *,
+    settings: CassandraSettings,
 ) -> None:
     """The Murmur3 token and replica nodes of a partition key (like nodetool getendpoints).
 
@@ -353,9 +293,6 @@ def endpoints(
     """
     from braindump_cli.cassandra.commands import find_endpoints
 
-    settings = _settings(
-        hosts, port, username, password_file, timeout, local_dc, ssl_ca, ssl_cert, ssl_key, ssl_no_verify
-    )
     result = find_endpoints(settings, keyspace, table_name, key)
 
     def table(r: Any) -> None:
@@ -367,18 +304,11 @@ def endpoints(
 
 
 @app.command("status")
+@opts.with_cassandra
 def status(
-    hosts: opts.HostsOpt = None,
-    port: opts.PortOpt = 9042,
-    username: opts.UsernameOpt = None,
-    password_file: opts.PasswordFileOpt = None,
-    timeout: opts.CqlTimeoutOpt = DEFAULT_TIMEOUT,
-    local_dc: opts.LocalDcOpt = None,
-    ssl_ca: opts.SslCaOpt = None,
-    ssl_cert: opts.SslCertOpt = None,
-    ssl_key: opts.SslKeyOpt = None,
-    ssl_no_verify: opts.SslNoVerifyOpt = False,
     output: OutputOpt = OutputFormat.table,
+    *,
+    settings: CassandraSettings,
 ) -> None:
     """Cluster name, partitioner, snitch, schema agreement, node states and per-node backlogs.
 
@@ -386,9 +316,6 @@ def status(
     """
     from braindump_cli.cassandra.commands import describe_status
 
-    settings = _settings(
-        hosts, port, username, password_file, timeout, local_dc, ssl_ca, ssl_cert, ssl_key, ssl_no_verify
-    )
     report = describe_status(settings)
 
     def table(r: Any) -> None:
