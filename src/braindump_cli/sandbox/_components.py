@@ -382,6 +382,10 @@ def start_airflow_component(directory: Path, previous: Entry | None, progress: P
         url = server.url(AIRFLOW_DATABASE)
         if not _schema_revision(server):
             migrate_airflow_db(version, url, progress=progress)
+            # a fresh schema gets example DAGs, so delete-dag/restore-dag have something to work on
+            from braindump_cli.sandbox.airflow_seed import seed_example_dags
+
+            seed_example_dags(url, progress=progress)
         pid = _postmaster_pid(server.data_dir)
         proc = record_process("postgres", pid)
     except BaseException as e:
