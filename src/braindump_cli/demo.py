@@ -4,7 +4,7 @@ The tour starts the sandbox (kube-apiserver + etcd, a 3-node Cassandra ring, Pos
 Airflow schema), then: installs the Database CRD, checks the blog post's sample object (catching
 its API group typo), runs the operator for one Database and lists the children it made, shows the
 Cassandra ring and what each consistency level survives, deletes a DAG with an archive and restores
-it. It ends with `bd sandbox down` unless `BD_DEMO_KEEP=1` (or `--keep`).
+it (the sandbox seeds example DAGs). It ends with `bd sandbox down` unless `BD_DEMO_KEEP=1` (or `--keep`).
 
 Each step echoes its command line (`$ bd ...`, `$ kubectl ...`, `cql> ...`) and then shows the
 command's own output, exactly as a user would see it. A step whose command does not exist in this
@@ -318,35 +318,14 @@ CASSANDRA = Section(
 
 # ---------------------------------------------------------------- Airflow
 
-DEMO_DAG = """\
-from datetime import datetime
 
-from airflow.sdk import DAG
-from airflow.providers.standard.operators.empty import EmptyOperator
+def prepare_airflow(_: Path) -> tuple[Context, Env]:
+    """`bd sandbox up` seeded its fresh Airflow database with example DAGs whose files are gone."""
+    from braindump_cli.sandbox.airflow_seed import EXAMPLE_DAGS
 
-with DAG("demo_etl", start_date=datetime(2024, 1, 1), schedule=None, catchup=False):
-    EmptyOperator(task_id="extract") >> EmptyOperator(task_id="load")
-"""
-
-
-def prepare_airflow(workdir: Path) -> tuple[Context, Env]:
-    """One real DAG with a run in the sandbox's Airflow DB, made by the Airflow CLI, its file then removed.
-
-    The DAG lives in a home whose dags folder the Airflow CLI parses; afterwards the file is
-    removed, which is the situation delete-dag is for: a DAG gone from disk, rows left behind.
-    """
-    from braindump_cli.servers.airflow_env import run_airflow
-
-    url = sandbox_env()["BD_AIRFLOW_CONN"]
-    cli_home = workdir / "airflow-cli-home"
-    (cli_home / "dags").mkdir(parents=True)
-    dag_file = cli_home / "dags" / "demo_etl.py"
-    dag_file.write_text(DEMO_DAG)
-    _note("airflow dags reserialize; airflow dags trigger demo_etl (Airflow's own CLI makes the rows)")
-    run_airflow(AIRFLOW_VERSION, url, ["dags", "reserialize"], home=cli_home)
-    run_airflow(AIRFLOW_VERSION, url, ["dags", "trigger", "demo_etl"], home=cli_home)
-    dag_file.unlink()
-    return {"archive": "demo_etl.jsonl.gz"}, {"BD_AIRFLOW_CONN": url}
+    return {"dag": EXAMPLE_DAGS[0], "archive": f"{EXAMPLE_DAGS[0]}.jsonl.gz"}, {
+        "BD_AIRFLOW_CONN": sandbox_env()["BD_AIRFLOW_CONN"]
+    }
 
 
 AIRFLOW = Section(
@@ -355,14 +334,15 @@ AIRFLOW = Section(
     env_shown=("BD_AIRFLOW_CONN",),
     steps=(
         Step(("airflow", "check-db"), "Which database, found how, at which schema revision?"),
-        Step(("airflow", "delete-dag", "demo_etl", "--dry-run"), "The plan: rows per table. Nothing changes."),
+        Step(("airflow", "stale-dags"), "DAGs the database calls active whose file is gone."),
+        Step(("airflow", "delete-dag", "{dag}", "--dry-run"), "The plan: rows per table, any schema. Nothing changes."),
         Step(
-            ("airflow", "delete-dag", "demo_etl", "--yes", "--archive", "{archive}"),
+            ("airflow", "delete-dag", "{dag}", "--yes", "--archive", "{archive}"),
             "Delete in one transaction, archiving every row first.",
         ),
-        Step(("airflow", "delete-dag", "demo_etl", "--dry-run"), "Gone: a missing DAG is exit code 3.", expect=3),
+        Step(("airflow", "delete-dag", "{dag}", "--dry-run"), "Gone: a missing DAG is exit code 3.", expect=3),
         Step(("airflow", "restore-dag", "{archive}", "--yes"), "Undo: put the archived rows back."),
-        Step(("airflow", "delete-dag", "demo_etl", "--dry-run", "-o", "json"), "Back again, as JSON for scripts."),
+        Step(("airflow", "stale-dags", "-o", "json"), "Back again (as JSON, for scripts)."),
     ),
 )
 

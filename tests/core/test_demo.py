@@ -85,12 +85,12 @@ def test_the_real_tour(tmp_path: Path) -> None:
         "statefulset.apps/my-database",  # a child the operator made, listed by kubectl
         "$ bd cassandra consistency shop",
         "UN  127.0.0.73",
-        "$ bd airflow delete-dag demo_etl --dry-run",
-        "$ bd airflow restore-dag demo_etl.jsonl.gz --yes",
+        "$ bd airflow delete-dag example_etl --dry-run",  # a DAG `bd sandbox up` seeded
+        "$ bd airflow restore-dag example_etl.jsonl.gz --yes",
         "$ bd sandbox down",
     ):
         assert line in proc.stdout, line
     assert proc.stdout.count("(exit code 4, as expected)") == 2  # crd check and the QUORUM gate
     assert "(exit code 3, as expected)" in proc.stdout
-    assert '"dry_run": true' in proc.stdout
+    assert '"dag_id": "example_etl"' in proc.stdout  # restored: stale-dags -o json lists it again
     assert not (sandbox / "state.json").exists(), "the tour ends with bd sandbox down"
