@@ -250,6 +250,17 @@ def seed_example_dags(url: str, *, progress: Callable[[str], None]) -> dict[str,
         Shape(runs=2, tasks=2, per_table={"log": 2, "xcom": 1, "job": 1, "import_error": 0}),
         filelocs={d: f"{EXAMPLE_DAGS_FOLDER}/{d}.py" for d in EXAMPLE_DAGS},
     )
+    with connection(url, write=True) as conn:
+        # generic booleans alternate; the examples are plain active, unpaused DAGs
+        from sqlalchemy import text
+
+        columns = set(reflect_schema(conn).tables["dag"].columns)
+        wanted = {"is_stale": False, "is_active": True, "is_paused": False}
+        sets = ", ".join(f"{quote(conn, c)} = :{c}" for c in wanted if c in columns)
+        if sets:
+            for dag_id in EXAMPLE_DAGS:
+                params = {c: v for c, v in wanted.items() if c in columns}
+                conn.execute(text(f"UPDATE dag SET {sets} WHERE dag_id = :dag_id"), {**params, "dag_id": dag_id})
     for dag_id, tables in made.items():
         progress(f"example DAG {dag_id}: {sum(tables.values())} rows in {len(tables)} tables")
     return made
