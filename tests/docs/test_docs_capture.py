@@ -65,6 +65,17 @@ def test_normalise_replaces_volatile_values_only() -> None:
     assert capture.normalise(f"id {host}  ok") == "id <uuid> ok\n"
 
 
+def test_optional_lines_are_left_out_only_where_declared() -> None:
+    raced = "applying x\nwaiting for x to be Established\ncreated\n"
+    calm = "applying x\ncreated\n"
+    optional = (r"^waiting for \S+ to be Established$",)
+    assert capture.normalise(raced, optional=optional) == capture.normalise(calm, optional=optional)
+    assert capture.normalise(raced) != capture.normalise(calm)
+    crd_install = capture.page_volatile("crd-install.md")[1]
+    assert crd_install
+    assert capture.page_volatile("crd-show.md") == ((), ())
+
+
 def test_compare_reports_drift_as_a_unified_diff(tmp_path: Path) -> None:
     committed, fresh = tmp_path / "committed", tmp_path / "fresh"
     committed.mkdir()
