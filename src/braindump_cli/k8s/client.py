@@ -55,8 +55,13 @@ class ApiError(BdError):
         return list(details.get("causes") or [])
 
 
-def api_client(settings: KubeSettings) -> Any:
-    """A `kubernetes.client.ApiClient` for these settings (kubeconfig + context, or in-cluster)."""
+def api_client(settings: KubeSettings, *, pool_size: int | None = None, retries: bool = False) -> Any:
+    """A `kubernetes.client.ApiClient` for these settings (kubeconfig + context, or in-cluster).
+
+    A command fails fast (`retries=False`: bd decides about retries itself, and urllib3's default
+    of 3 would multiply every timeout); the long-running operator keeps urllib3's retries so a
+    pooled keep-alive connection the server dropped is re-sent instead of failing a reconcile.
+    """
     from kubernetes import client, config
 
     cfg = client.Configuration()
@@ -80,8 +85,10 @@ def api_client(settings: KubeSettings) -> Any:
             f"cannot use kubeconfig {settings.kubeconfig or '(in-cluster)'}: {str(e).splitlines()[0]}",
             hint="check the file and --context (`kubectl config get-contexts`)",
         ) from e
-    # bd decides about retries itself; urllib3's default of 3 retries would multiply every timeout.
-    cfg.retries = False
+    if not retries:
+        cfg.retries = False
+    if pool_size is not None:
+        cfg.connection_pool_maxsize = pool_size
     return client.ApiClient(cfg)
 
 

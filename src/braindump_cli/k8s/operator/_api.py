@@ -9,10 +9,11 @@ the kopf handlers turn into `kopf.TemporaryError` with backoff.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from braindump_cli.k8s.client import api_client
 from braindump_cli.settings import KubeSettings
 
 Obj = dict[str, Any]
@@ -65,7 +66,7 @@ class KubeApi:
 
     @classmethod
     def from_settings(cls, settings: KubeSettings, *, pool_size: int = 32) -> KubeApi:
-        return cls(_api_client(settings, pool_size=pool_size), timeout=max(settings.request_timeout, 30.0))
+        return cls(api_client(settings, pool_size=pool_size, retries=True), timeout=max(settings.request_timeout, 30.0))
 
     @property
     def connection(self) -> ConnectionDetails:
@@ -127,34 +128,6 @@ class KubeApi:
             raise TransientApiError(f"{method} {path}: HTTP {status} {reason}")
         raise ApiError(status, reason, message[:500])
 
-    def watch(self, path: str, *, timeout_seconds: int = 300) -> Iterator[Obj]:
-        """Watch events (`{"type": ..., "object": ...}`) of a collection, starting with the existing
-        objects as ADDED, until the server ends the watch or the caller stops iterating."""
-        import urllib3
-
-        m, url, hdrs, _, _ = self._client.param_serialize(
-            "GET",
-            path,
-            query_params=[("watch", "1"), ("timeoutSeconds", str(timeout_seconds))],
-            header_params={"Accept": "application/json"},
-            auth_settings=["BearerToken"],
-        )
-        resp = self._client.rest_client.pool_manager.request(
-            m, url, headers=hdrs, preload_content=False, timeout=urllib3.Timeout(connect=10, read=timeout_seconds + 10)
-        )
-        try:
-            if resp.status != 200:
-                raise ApiError(int(resp.status), str(resp.reason), resp.data.decode(errors="replace")[:500])
-            pending = b""
-            for chunk in resp.stream(65536):
-                pending += chunk
-                *lines, pending = pending.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield json.loads(line)
-        finally:
-            resp.release_conn()
-
     # --- typed-ish helpers ----------------------------------------------------------------------
     @staticmethod
     def path(kind: str, namespace: str, name: str | None = None) -> str:
@@ -214,22 +187,3 @@ class KubeApi:
 
     def patch_merge(self, path: str, patch: Mapping[str, Any]) -> Obj:
         return self.request("PATCH", path, body=patch, content_type="application/merge-patch+json")
-
-
-def _api_client(settings: KubeSettings, *, pool_size: int) -> Any:
-    from kubernetes import client, config
-
-    cfg = client.Configuration()
-    try:
-        if settings.kubeconfig is None:
-            config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
-        else:
-            config.load_kube_config(  # type: ignore[no-untyped-call]
-                config_file=str(settings.kubeconfig), context=settings.context, client_configuration=cfg
-            )
-    except config.ConfigException as e:
-        from braindump_cli.errors import UsageError
-
-        raise UsageError(f"cannot load Kubernetes configuration ({settings.source}): {e}") from e
-    cfg.connection_pool_maxsize = pool_size
-    return client.ApiClient(cfg)
