@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import json
 import os
 import re
 import shlex
@@ -126,7 +127,8 @@ SIZE = r"\d+(?:\.\d+)? (?:B|KiB|MiB|GiB)"
 
 PLAN: list[Example | Setup] = [
     Example("sandbox up", ("sandbox", "up", "--kube", "--airflow", "--cassandra", "3", "--cassandra-ip", "{ip}"),
-            "Again, on a running sandbox: nothing is started, no pid changes.",
+            "The capture started this sandbox with the same command a moment ago (a first run's output is in "
+            "docs/sandbox.md). Again, on the running sandbox: nothing is started, no pid changes.",
             volatile=(r"\b\d+(?:,\d+)*(?=\s+(?:https|127|postgresql))",)),
     Example("sandbox status", ("sandbox", "status"),
             volatile=(r"\b\d+(?:,\d+)*(?=\s+(?:https|127|postgresql))",)),
@@ -368,6 +370,7 @@ def _scrub(text: str, runner: Runner) -> str:
 
 def capture(out_dir: Path, *, cassandra_ip: str, progress: Callable[[str], None]) -> list[str]:
     """Start a sandbox, run PLAN, write the pages into `out_dir`; returns the problems found."""
+    from braindump_cli.demo import AIRFLOW_VERSION
     from braindump_cli.sandbox._components import cassandra_layout
     from braindump_cli.servers.airflow_env import venv_dir
     from braindump_cli.servers.kube_build import binaries_dir
@@ -384,7 +387,7 @@ def capture(out_dir: Path, *, cassandra_ip: str, progress: Callable[[str], None]
         "ip": cassandra_ip,
         "ip3": addresses[-1],
         "kubectl": str(binaries_dir() / "kubectl"),
-        "airflow_python": str(venv_dir(__import__("braindump_cli.demo").demo.AIRFLOW_VERSION) / "bin" / "python"),
+        "airflow_python": str(venv_dir(AIRFLOW_VERSION) / "bin" / "python"),
     }
     for name, content in FILES.items():
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
@@ -394,7 +397,7 @@ def capture(out_dir: Path, *, cassandra_ip: str, progress: Callable[[str], None]
     try:
         progress(f"bd sandbox up (BD_SANDBOX_DIR={sandbox_dir}, Cassandra on {cassandra_ip}..)")
         runner.bd("sandbox", "up", "--kube", "--airflow", "--cassandra", "3", "--cassandra-ip", cassandra_ip)
-        runner.env = __import__("json").loads(runner.bd("sandbox", "env", "-o", "json").stdout)["variables"]
+        runner.env = json.loads(runner.bd("sandbox", "env", "-o", "json").stdout)["variables"]
         for step in PLAN:
             if isinstance(step, Setup):
                 progress(f"setup: {step.title}")
