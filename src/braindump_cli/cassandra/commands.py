@@ -14,7 +14,7 @@ from braindump_cli.cassandra import consistency as cl
 from braindump_cli.cassandra import ring as ringmath
 from braindump_cli.cassandra.adapter import NodeViews
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
-from braindump_cli.cassandra.model import Keyspace, Node, Ring
+from braindump_cli.cassandra.model import Keyspace, Ring
 from braindump_cli.cassandra.ring import TokenRange
 from braindump_cli.errors import NotFoundError
 from braindump_cli.settings import CassandraSettings
@@ -182,10 +182,6 @@ def describe_status(settings: CassandraSettings, *, progress: Progress = _noop) 
         schema_versions={v: tuple(a) for v, a in sorted(versions.items())},
         nodes=tuple(nodes),
     )
-
-
-def live_nodes(ring: Ring) -> tuple[Node, ...]:
-    return tuple(n for n in ring.nodes if n.up)
 
 
 # ---------------------------------------------------------------- keyspaces

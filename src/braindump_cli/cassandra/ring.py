@@ -464,12 +464,3 @@ def primary_ownership(ring: Ring | TokenRing) -> dict[str, float]:
     for owner, share in zip(tr.owners, range_shares_micro(tr.tokens), strict=True):
         acc[owner] += share
     return {nd.address: acc[i] / _MICRO for i, nd in enumerate(tr.nodes)}
-
-
-def format_owns(fraction: float) -> str:
-    """Like nodetool's DecimalFormat("##0.0%"): 0.66666 -> "66.7%"."""
-    return f"{fraction * 100:.1f}%"
-
-
-def selection_nodes(ring: TokenRing, selection: Selection) -> tuple[Node, ...]:
-    return tuple(ring.nodes[i] for i in selection)

@@ -160,11 +160,6 @@ def migrated_sqlite_file(version: str, *, progress: Progress = _noop) -> Path:
     return target
 
 
-def ensure_airflow_schemas(*, progress: Progress = _noop) -> list[Path]:
-    """Both venvs and their migrated SQLite schemas."""
-    return [provision_airflow(v, progress=progress) for v in AIRFLOW_VERSIONS]
-
-
 def provision_airflow(version: str, *, progress: Progress = _noop) -> Path:
     """The venv of `version` and its cached migrated SQLite schema."""
     ensure_airflow_venv(version, progress=progress)

@@ -86,15 +86,6 @@ def _peering_crd() -> Obj:
     }
 
 
-def namespaced_peering_crd() -> Obj:
-    """For operators run with --namespace (not part of the default manifests)."""
-    crd = _peering_crd()
-    crd["metadata"]["name"] = "kopfpeerings.kopf.dev"
-    crd["spec"]["scope"] = "Namespaced"
-    crd["spec"]["names"] = {"kind": "KopfPeering", "plural": "kopfpeerings", "singular": "kopfpeering"}
-    return crd
-
-
 def render_operator_manifests(
     *,
     image: str = DEFAULT_IMAGE,
