@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli.servers._cache import cache_root
+from braindump_cli.servers._proc import spawn, terminate
 
 CASSANDRA_VERSION = "5.0.8"
 CQL_PORT = 9042
@@ -370,18 +371,12 @@ class CassandraCluster:
             ],
         )
         self.progress(f"starting node {i} on {node.address} ({node.datacenter}/{node.rack})")
-        out = open(logs / "stdout.log", "ab")  # noqa: SIM115 - handed to the child, closed below
-        try:
-            node.process = subprocess.Popen(
-                cmd,
-                cwd=node.directory,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-                preexec_fn=_die_with_parent if self.die_with_parent else None,
-            )
-        finally:
-            out.close()
+        node.process = spawn(
+            cmd,
+            logs / "stdout.log",
+            cwd=node.directory,
+            preexec_fn=_die_with_parent if self.die_with_parent else None,
+        )
         self._wait_ready(node, offset, timeout)
 
     def _wait_ready(self, node: CassandraNode, offset: int, timeout: float) -> None:
@@ -410,17 +405,8 @@ class CassandraCluster:
         node.process = None
 
     def stop(self) -> None:
+        terminate([node.process for node in self.nodes], timeout=20)
         for node in self.nodes:
-            if node.process is not None and node.process.poll() is None:
-                node.process.terminate()
-        for node in self.nodes:
-            if node.process is None:
-                continue
-            try:
-                node.process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                node.process.wait(timeout=10)
             node.process = None
 
 

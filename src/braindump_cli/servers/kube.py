@@ -27,13 +27,12 @@ import contextlib
 import datetime as dt
 import os
 import signal
-import socket
 import ssl
 import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +40,7 @@ from typing import Any
 
 import yaml
 
+from braindump_cli.servers._proc import free_port, spawn, tail, terminate
 from braindump_cli.servers.kube_build import ensure_kube_binaries
 
 Progress = Callable[[str], None]
@@ -53,12 +53,6 @@ class KubeHarnessError(RuntimeError):
 
 def _noop(_: str) -> None:
     return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # --- PKI -------------------------------------------------------------------------------------------
@@ -180,40 +174,6 @@ def _kubeconfig(server: str, ca: Path, user_name: str, user: dict[str, str]) -> 
     return yaml.safe_dump(doc, sort_keys=False)
 
 
-# --- processes -------------------------------------------------------------------------------------
-
-
-def _spawn(argv: Sequence[str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(
-            list(argv),
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 15.0) -> None:
-    if proc is None or proc.poll() is not None:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        proc.wait(timeout=10)
-
-
-def _tail(log: Path, lines: int = 30) -> str:
-    try:
-        return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
 @dataclass
 class KubeCluster:
     """A running etcd + kube-apiserver pair. See the module docstring."""
@@ -333,7 +293,7 @@ class KubeCluster:
         )
         try:
             self.progress(f"starting etcd on {self.etcd_url}")
-            self._etcd = _spawn(self._etcd_argv(), self.etcd_log)
+            self._etcd = spawn(self._etcd_argv(), self.etcd_log)
             self._wait_etcd(timeout)
             self._start_apiserver(timeout)
         except BaseException:
@@ -343,7 +303,7 @@ class KubeCluster:
 
     def _start_apiserver(self, timeout: float) -> None:
         self.progress(f"starting kube-apiserver on {self.server}")
-        self._apiserver = _spawn(self._apiserver_argv(), self.apiserver_log)
+        self._apiserver = spawn(self._apiserver_argv(), self.apiserver_log)
         self.wait_ready(timeout=timeout)
         self.progress("kube-apiserver is ready")
 
@@ -351,7 +311,7 @@ class KubeCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._etcd is None or self._etcd.poll() is not None:
-                raise KubeHarnessError(f"etcd exited early:\n{_tail(self.etcd_log)}")
+                raise KubeHarnessError(f"etcd exited early:\n{tail(self.etcd_log)}")
             try:
                 with urllib.request.urlopen(f"{self.etcd_url}/health", timeout=2) as r:  # noqa: S310
                     if b'"true"' in r.read():
@@ -359,7 +319,7 @@ class KubeCluster:
             except (OSError, urllib.error.URLError):
                 pass
             time.sleep(0.2)
-        raise KubeHarnessError(f"etcd not healthy after {timeout:.0f}s:\n{_tail(self.etcd_log)}")
+        raise KubeHarnessError(f"etcd not healthy after {timeout:.0f}s:\n{tail(self.etcd_log)}")
 
     def _ssl_context(self) -> ssl.SSLContext:
         ctx = ssl.create_default_context(cafile=str(self.ca_file))
@@ -379,14 +339,14 @@ class KubeCluster:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._apiserver is None or self._apiserver.poll() is not None:
-                raise KubeHarnessError(f"kube-apiserver exited early:\n{_tail(self.apiserver_log)}")
+                raise KubeHarnessError(f"kube-apiserver exited early:\n{tail(self.apiserver_log)}")
             if self.is_ready():
                 return
             time.sleep(0.3)
-        raise KubeHarnessError(f"kube-apiserver not ready after {timeout:.0f}s:\n{_tail(self.apiserver_log)}")
+        raise KubeHarnessError(f"kube-apiserver not ready after {timeout:.0f}s:\n{tail(self.apiserver_log)}")
 
     def stop_apiserver(self) -> None:
-        _terminate(self._apiserver)
+        terminate([self._apiserver])
         self._apiserver = None
 
     def restart_apiserver(self, *, timeout: float = 120.0) -> None:
@@ -395,9 +355,9 @@ class KubeCluster:
         self._start_apiserver(timeout)
 
     def stop(self) -> None:
-        _terminate(self._apiserver)
+        terminate([self._apiserver])
         self._apiserver = None
-        _terminate(self._etcd)
+        terminate([self._etcd])
         self._etcd = None
 
     def kubeconfig_for_token(self, token: str, path: Path, *, name: str = "bd-token") -> Path:

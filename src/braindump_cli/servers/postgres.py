@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from braindump_cli.servers._proc import free_port
+
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"))
 SUPERUSER = "bd"
 
@@ -35,12 +37,6 @@ def pg_bin_dir() -> Path:
         if (candidate / "initdb").exists():
             return candidate
     raise FileNotFoundError("PostgreSQL server binaries not found (Debian: apt-get install postgresql-15)")
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _as_user_prefix() -> list[str]:
