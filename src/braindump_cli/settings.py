@@ -101,7 +101,10 @@ def resolve_kube(
         return KubeSettings(default, context, "~/.kube/config", request_timeout)
     if env.get("KUBERNETES_SERVICE_HOST") and in_cluster_token.exists():
         if context is not None:
-            raise UsageError("--context needs a kubeconfig; none was found, only in-cluster config")
+            raise UsageError(
+                "--context needs a kubeconfig; none was found, only in-cluster config",
+                hint="drop --context, or pass --kubeconfig FILE",
+            )
         return KubeSettings(None, None, "in-cluster", request_timeout)
     raise UsageError(
         "no Kubernetes configuration found",
@@ -142,9 +145,15 @@ def resolve_cassandra(
             password = password_file.read_text(encoding="utf-8").rstrip("\r\n")
         except (OSError, UnicodeDecodeError) as e:
             reason = e.strerror if isinstance(e, OSError) and e.strerror else type(e).__name__
-            raise UsageError(f"cannot read --password-file {password_file}: {reason}") from e
+            raise UsageError(
+                f"cannot read --password-file {password_file}: {reason}",
+                hint="check the path and its permissions (or set BD_CASSANDRA_PASSWORD instead)",
+            ) from e
         if not password:
-            raise UsageError(f"--password-file {password_file} is empty")
+            raise UsageError(
+                f"--password-file {password_file} is empty",
+                hint="write the password alone on the first line of the file",
+            )
     elif env.get("BD_CASSANDRA_PASSWORD"):
         password = env["BD_CASSANDRA_PASSWORD"]
     username = username or env.get("BD_CASSANDRA_USERNAME") or None

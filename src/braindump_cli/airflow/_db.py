@@ -139,7 +139,9 @@ def connection(url: str, *, write: bool = False) -> Iterator[Connection]:
         except DBAPIError as e:
             from braindump_cli.errors import BdError
 
-            raise BdError(f"database error: {_first_line(e)}") from e
+            raise BdError(
+                f"database error: {_first_line(e)}", hint="check the database and its schema with `bd airflow check-db`"
+            ) from e
         finally:
             conn.close()
     finally:

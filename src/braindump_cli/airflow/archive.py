@@ -200,7 +200,9 @@ def _open_lines(path: Path) -> Iterator[str]:
     except FileNotFoundError as e:
         from braindump_cli.errors import NotFoundError
 
-        raise NotFoundError(f"no archive at {path}") from e
+        raise NotFoundError(
+            f"no archive at {path}", hint="pass the file `bd airflow delete-dag --archive FILE` wrote"
+        ) from e
     except (OSError, EOFError) as e:
         raise UsageError(f"{path} is not a complete gzip archive: {e}") from e
 

@@ -97,7 +97,10 @@ def _ssl_context(settings: CassandraSettings) -> ssl.SSLContext | None:
         try:
             ctx.load_cert_chain(str(settings.ssl_cert), str(settings.ssl_key) if settings.ssl_key else None)
         except (OSError, ssl.SSLError) as e:
-            raise UsageError(f"cannot load the TLS client certificate {settings.ssl_cert}: {e}") from e
+            raise UsageError(
+                f"cannot load the TLS client certificate {settings.ssl_cert}: {e}",
+                hint="pass PEM files to --ssl-cert and --ssl-key (the key unencrypted)",
+            ) from e
     if not settings.ssl_verify:
         ctx.check_hostname = False
         ctx.verify_mode = ssl.CERT_NONE
@@ -210,9 +213,15 @@ class CassandraSession:
                 hint="check --hosts/--port (or BD_CASSANDRA_HOSTS), TLS options and that CQL is enabled",
             ) from err
         if isinstance(err, AuthenticationFailed):
-            raise PermissionDeniedError(f"Cassandra at {where} refused the credentials") from err
+            raise PermissionDeniedError(
+                f"Cassandra at {where} refused the credentials",
+                hint="check --username and the password (BD_CASSANDRA_PASSWORD or --password-file)",
+            ) from err
         if isinstance(err, (OperationTimedOut, OSError)):
-            raise UnreachableError(f"cannot connect to Cassandra at {where}: {err}") from err
+            raise UnreachableError(
+                f"cannot connect to Cassandra at {where}: {err}",
+                hint="check --hosts/--port (or BD_CASSANDRA_HOSTS), TLS options and that CQL is enabled",
+            ) from err
         if isinstance(err, Exception):
             raise err
         raise UnreachableError(f"connecting to {where} was interrupted") from err
@@ -252,7 +261,10 @@ class CassandraSession:
             rs = self._session.execute(cql, tuple(params), timeout=self._remaining(), host=host)
             return list(rs)
         except (NoHostAvailable, OperationTimedOut, Unavailable) as e:
-            raise UnreachableError(f"Cassandra did not answer `{cql.split(' WHERE ')[0]}`: {e}") from e
+            raise UnreachableError(
+                f"Cassandra did not answer `{cql.split(' WHERE ')[0]}`: {e}",
+                hint="see which nodes are down with `bd cassandra status`, or raise --timeout",
+            ) from e
 
     def local_dc(self) -> str | None:
         policy = self._cluster.profile_manager.default.load_balancing_policy

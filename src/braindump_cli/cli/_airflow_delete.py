@@ -70,7 +70,7 @@ def delete_dag(
     from braindump_cli.airflow.dags_folder import resolve_dags_folder
 
     if archive is not None and no_archive:
-        raise UsageError("--archive and --no-archive exclude each other")
+        raise UsageError("--archive and --no-archive exclude each other", hint="pass only one of them")
     url = airflow_db(conn).url
     folder = resolve_dags_folder(dags_folder)
     options: dict[str, Any] = {

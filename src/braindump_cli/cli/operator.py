@@ -92,7 +92,7 @@ def run(
     from braindump_cli.k8s.operator import OperatorConfig, RunOptions, run_operator
 
     if namespace and all_namespaces:
-        raise UsageError("--namespace and --all-namespaces exclude each other")
+        raise UsageError("--namespace and --all-namespaces exclude each other", hint="pass only one of them")
     if standalone and priority is not None:
         raise UsageError("--standalone and --priority exclude each other", hint="peering needs a priority")
     _configure_logging(verbose)

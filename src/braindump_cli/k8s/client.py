@@ -118,7 +118,10 @@ class KubeApi:
     def _timeout(self) -> float:
         left = self.remaining()
         if left <= 0:
-            raise BdTimeoutError(f"no answer from the API server {self.server} within the timeout")
+            raise BdTimeoutError(
+                f"no answer from the API server {self.server} within the timeout",
+                hint="check `kubectl cluster-info`, or raise --timeout",
+            )
         return min(self.settings.request_timeout, left)
 
     def request(
@@ -157,7 +160,10 @@ class KubeApi:
                 hint="is the cluster up? check `kubectl cluster-info` and --kubeconfig/--context",
             ) from e
         except OSError as e:
-            raise UnreachableError(f"cannot reach the API server {self.server}: {e}") from e
+            raise UnreachableError(
+                f"cannot reach the API server {self.server}: {e}",
+                hint="is the cluster up? check `kubectl cluster-info` and --kubeconfig/--context",
+            ) from e
         except Exception as e:
             if type(e).__name__ == "ApiException" and getattr(e, "status", None) == 0:
                 # the client wraps TLS failures as ApiException(status=0)

@@ -124,7 +124,9 @@ def _read_source(source: str, stdin: BinaryIO | None) -> tuple[str, bytes]:
             with path.open("rb") as f:
                 data = f.read(MAX_INPUT_BYTES + 1)
         except FileNotFoundError as e:
-            raise UsageError(f"cannot read {source}: no such file") from e
+            raise UsageError(
+                f"cannot read {source}: no such file", hint="check the path, or pass - to read stdin"
+            ) from e
         except OSError as e:
             raise UsageError(f"cannot read {source}: {e.strerror or e}") from e
     if len(data) > MAX_INPUT_BYTES:

@@ -65,7 +65,10 @@ def _ensure_peering(api: KubeApi, options: RunOptions) -> None:
         except TransientApiError as e:
             from braindump_cli.errors import UnreachableError
 
-            raise UnreachableError(f"cannot reach the apiserver: {e}") from e
+            raise UnreachableError(
+                f"cannot reach the apiserver: {e}",
+                hint="is the cluster up? check `kubectl cluster-info` and --kubeconfig/--context",
+            ) from e
 
 
 def run_operator(
