@@ -57,6 +57,12 @@ def test_completion_script_is_available() -> None:
     assert "_BD_COMPLETE" in proc.stdout
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs with SIGINT ignored, and Python then installs no
+    # KeyboardInterrupt handler; give the child the default disposition a terminal user has.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _test_app_process(*args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BD_")}
     env["PYTHONPATH"] = str(REPO)
@@ -67,6 +73,7 @@ def _test_app_process(*args: str) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
