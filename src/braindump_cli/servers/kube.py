@@ -24,7 +24,6 @@ object exists (no controller-manager creates it for you).
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import os
 import signal
 import ssl
@@ -40,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from braindump_cli.servers._pki import TestCa, cert_pem, key_pem
 from braindump_cli.servers._proc import free_port, spawn, tail, terminate
 from braindump_cli.servers.kube_build import ensure_kube_binaries
 
@@ -58,105 +58,28 @@ def _noop(_: str) -> None:
 # --- PKI -------------------------------------------------------------------------------------------
 
 
-def _write_key(path: Path, key: Any) -> None:
-    from cryptography.hazmat.primitives import serialization
-
-    path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
-    path.chmod(0o600)
-
-
-def _write_cert(path: Path, cert: Any) -> None:
-    from cryptography.hazmat.primitives import serialization
-
-    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-
-
 def _make_pki(d: Path) -> None:
     """CA, apiserver serving cert, admin + user client certs, service-account key pair."""
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
     d.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=5)
-    until = now + dt.timedelta(days=365)
+    ca = TestCa.create("bd-test-ca")
 
-    def name(cn: str, org: str | None = None) -> x509.Name:
-        attrs = [x509.NameAttribute(NameOID.COMMON_NAME, cn)]
-        if org:
-            attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-        return x509.Name(attrs)
+    def write(stem: str, key: Any, cert: Any) -> None:
+        (d / f"{stem}.crt").write_bytes(cert_pem(cert))
+        (d / f"{stem}.key").write_bytes(key_pem(key))
+        (d / f"{stem}.key").chmod(0o600)
 
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = name("bd-test-ca")
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(until)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=True,
-                crl_sign=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    _write_cert(d / "ca.crt", ca)
-    _write_key(d / "ca.key", ca_key)
-
-    def leaf(stem: str, subject: x509.Name, usage: x509.ObjectIdentifier, sans: list[x509.GeneralName]) -> None:
-        key = ec.generate_private_key(ec.SECP256R1())
-        builder = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(ca_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now)
-            .not_valid_after(until)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        )
-        if sans:
-            builder = builder.add_extension(x509.SubjectAlternativeName(sans), critical=False)
-        _write_cert(d / f"{stem}.crt", builder.sign(ca_key, hashes.SHA256()))
-        _write_key(d / f"{stem}.key", key)
-
-    leaf(
-        "apiserver",
-        name("kube-apiserver"),
-        ExtendedKeyUsageOID.SERVER_AUTH,
-        [
-            x509.DNSName("localhost"),
-            x509.DNSName("kubernetes"),
-            x509.DNSName("kubernetes.default.svc"),
-            x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
-            x509.IPAddress(ipaddress.ip_address("10.0.0.1")),
-        ],
-    )
-    leaf("admin", name("bd-admin", "system:masters"), ExtendedKeyUsageOID.CLIENT_AUTH, [])
-    leaf("user", name("bd-tester"), ExtendedKeyUsageOID.CLIENT_AUTH, [])
+    write("ca", ca.key, ca.cert)
+    sans = ("localhost", "kubernetes", "kubernetes.default.svc", "127.0.0.1", "10.0.0.1")
+    write("apiserver", *ca.issue("kube-apiserver", usage="server", sans=sans))
+    write("admin", *ca.issue("bd-admin", usage="client", organization="system:masters"))
+    write("user", *ca.issue("bd-tester", usage="client"))
 
     sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    _write_key(d / "sa.key", sa_key)
+    (d / "sa.key").write_bytes(key_pem(sa_key))
+    (d / "sa.key").chmod(0o600)
     (d / "sa.pub").write_bytes(
         sa_key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
     )
