@@ -392,39 +392,41 @@ def capture(out_dir: Path, *, cassandra_ip: str, progress: Callable[[str], None]
     for name, content in FILES.items():
         (workdir / name).parent.mkdir(parents=True, exist_ok=True)
         (workdir / name).write_text(content)
-    captured: list[Captured] = []
-    setups: list[str] = []
     try:
-        progress(f"bd sandbox up (BD_SANDBOX_DIR={sandbox_dir}, Cassandra on {cassandra_ip}..)")
-        runner.bd("sandbox", "up", "--kube", "--airflow", "--cassandra", "3", "--cassandra-ip", cassandra_ip)
-        runner.env = json.loads(runner.bd("sandbox", "env", "-o", "json").stdout)["variables"]
-        for step in PLAN:
-            if isinstance(step, Setup):
-                progress(f"setup: {step.title}")
-                step.action(runner)
-                setups.append(step.title)
-                continue
-            started = time.monotonic()
-            result = runner.run_example(step)
-            progress(f"bd {shlex.join(result.argv)}: exit {result.exit_code} ({time.monotonic() - started:.1f} s)")
-            if result.exit_code != step.expect:
-                problems.append(
-                    f"`bd {shlex.join(result.argv)}` exited {result.exit_code}, expected {step.expect}: "
-                    f"{result.stderr.strip()[-1500:]}"
-                )
-            captured.append(result)
+        captured: list[Captured] = []
+        setups: list[str] = []
+        try:
+            progress(f"bd sandbox up (BD_SANDBOX_DIR={sandbox_dir}, Cassandra on {cassandra_ip}..)")
+            runner.bd("sandbox", "up", "--kube", "--airflow", "--cassandra", "3", "--cassandra-ip", cassandra_ip)
+            runner.env = json.loads(runner.bd("sandbox", "env", "-o", "json").stdout)["variables"]
+            for step in PLAN:
+                if isinstance(step, Setup):
+                    progress(f"setup: {step.title}")
+                    step.action(runner)
+                    setups.append(step.title)
+                    continue
+                started = time.monotonic()
+                result = runner.run_example(step)
+                progress(f"bd {shlex.join(result.argv)}: exit {result.exit_code} ({time.monotonic() - started:.1f} s)")
+                if result.exit_code != step.expect:
+                    problems.append(
+                        f"`bd {shlex.join(result.argv)}` exited {result.exit_code}, expected {step.expect}: "
+                        f"{result.stderr.strip()[-1500:]}"
+                    )
+                captured.append(result)
+        finally:
+            runner.bd("sandbox", "down", check=False)  # after the documented `down`: a no-op
+            shutil.rmtree(sandbox_dir, ignore_errors=True)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        by_command: dict[str, list[Captured]] = {}
+        for c in captured:
+            by_command.setdefault(c.example.command, []).append(c)
+        for command, results in by_command.items():
+            page = render_page(command, _scrub(_help(runner, command), runner), results, runner)
+            (out_dir / page_name(command)).write_text(page)
+        (out_dir / "index.md").write_text(render_index(tree, setups))
     finally:
-        runner.bd("sandbox", "down", check=False)  # after the documented `down`: a no-op
-        shutil.rmtree(sandbox_dir, ignore_errors=True)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    by_command: dict[str, list[Captured]] = {}
-    for c in captured:
-        by_command.setdefault(c.example.command, []).append(c)
-    for command, results in by_command.items():
-        page = render_page(command, _scrub(_help(runner, command), runner), results, runner)
-        (out_dir / page_name(command)).write_text(page)
-    (out_dir / "index.md").write_text(render_index(tree, setups))
-    shutil.rmtree(workdir, ignore_errors=True)
+        shutil.rmtree(workdir, ignore_errors=True)
     return problems
 
 
