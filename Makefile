@@ -22,9 +22,10 @@ demo: install system-deps
 	$(BIN)/python -m braindump_cli.demo
 
 lint: install
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench docs/capture.py
+	$(BIN)/ruff format --check src tests bench docs/capture.py
 	$(BIN)/mypy
+	$(BIN)/mypy --strict docs/capture.py
 	$(BIN)/lint-imports
 
 provision: install system-deps

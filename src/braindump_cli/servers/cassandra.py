@@ -539,7 +539,8 @@ def start_cluster(
     """
     lib = ensure_cassandra_jars(progress=progress)
     if layout is None:
-        layout = default_layout(nodes, dcs)
+        # SimpleSnitch puts every node in datacenter1/rack1 whatever the rackdc file says
+        layout = [("datacenter1", "rack1")] * nodes if dcs == 1 else default_layout(nodes, dcs)
         snitch = "SimpleSnitch" if dcs == 1 else "GossipingPropertyFileSnitch"
     else:
         nodes = len(layout)
