@@ -31,6 +31,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from braindump_cli import demo
+
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO / "docs" / "commands"
 COLUMNS = "120"
@@ -70,18 +72,8 @@ class Setup:
 
 # ------------------------------------------------------------------- the curated examples
 
-BLOG_DATABASE = """\
-apiVersion: stable.imaginedata.co/v1
-kind: Database
-metadata:
-  name: my-database
-spec:
-  name: mydb
-  port: 5432
-  storage-size: 10Gi
-  image: postgres:16.4
-  replicas: 1
-"""
+# The blog post's sample object, as published (note the API group): one copy, shared with the demo.
+BLOG_DATABASE = demo.BLOG_DATABASE
 
 GOOD_DAG = """\
 from datetime import datetime
@@ -106,7 +98,7 @@ with DAG("billing_sync", start_date=datetime(2024, 1, 1), schedule=None):
 
 FILES = {
     "blog-database.yaml": BLOG_DATABASE,
-    "database.yaml": BLOG_DATABASE.replace("stable.imaginedata.co/v1", "stable.imaginedata.com/v1"),
+    "database.yaml": demo.FIXED_DATABASE,
     "dags/nightly_report.py": GOOD_DAG,
     "dags/billing_sync.py": BROKEN_DAG,
 }
