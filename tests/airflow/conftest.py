@@ -4,7 +4,8 @@
 * `airflow_db`: a factory `airflow_db(schema, backend) -> url` giving a fresh private database:
   schema "3.3.2" / "2.10.5" (real `airflow db migrate` output) or "1.10" (the DDL fixture), backend
   "sqlite" (a copied file with foreign keys enforced by bd) or "postgresql" (CREATE DATABASE ...
-  TEMPLATE of a database migrated once per session).
+  TEMPLATE of a database migrated once per session) or "mariadb" (servers/mariadb.py: a copy of a
+  database migrated once per session, tables recreated from SHOW CREATE TABLE).
 * `populated_db`: the same, with DAGs already populated (tests/airflow/populate.py); the populated
   template is built once per (schema, backend, dag ids) and copied per test.
 """
@@ -23,7 +24,8 @@ from tests.airflow.fixtures.schema_1_10 import create_schema
 from tests.helpers import server_unavailable
 
 SCHEMAS = ("3.3.2", "2.10.5", "1.10")
-BACKENDS = ("sqlite", "postgresql")
+BACKENDS = ("sqlite", "postgresql", "mariadb")
+BACKEND_MARKS = {"postgresql": [pytest.mark.postgres], "mariadb": [pytest.mark.mariadb], "sqlite": []}
 _names = itertools.count(1)
 
 
@@ -42,12 +44,29 @@ def pg_server() -> Iterator[Any]:
         server.stop()
 
 
+@pytest.fixture(scope="session")
+def mariadb_server() -> Iterator[Any]:
+    from braindump_cli.servers.mariadb import start_mariadb
+
+    try:
+        server = start_mariadb()
+    except Exception as e:
+        server_unavailable("MariaDB", str(e))
+        raise
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 class _Databases:
     """Templates built lazily, once each; fresh copies on demand."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self._pg: Callable[[], Any] = lambda: server_unavailable("PostgreSQL 15", "no test request to start it from")
+        self._maria: Callable[[], Any] = lambda: server_unavailable("MariaDB", "no test request to start it from")
+        self.maria_templates: dict[Any, str] = {}
         self.sqlite_templates: dict[Any, Path] = {}
         self.pg_templates: dict[Any, str] = {}
         self.populated: dict[Any, dict[str, dict[str, int]]] = {}
@@ -89,12 +108,31 @@ class _Databases:
             self.pg_templates[schema] = name
         return self.pg_templates[schema]
 
+    def _maria_template(self, schema: str) -> str:
+        if schema not in self.maria_templates:
+            name = "tmpl_" + schema.replace(".", "_")
+            url = self._maria().create_database(name)
+            if schema == "1.10":
+                create_schema(url, "mysql")
+            else:
+                from braindump_cli.servers.airflow_env import migrate_airflow_db
+
+                try:
+                    migrate_airflow_db(schema, url)
+                except Exception as e:
+                    server_unavailable(f"Airflow {schema} schema on MariaDB", str(e))
+                    raise
+            self.maria_templates[schema] = name
+        return self.maria_templates[schema]
+
     def fresh(self, schema: str, backend: str) -> str:
         n = next(_names)
         if backend == "sqlite":
             target = self.root / f"db{n}.sqlite"
             shutil.copyfile(self._sqlite_template(schema), target)
             return f"sqlite:///{target}"
+        if backend == "mariadb":
+            return str(self._maria().clone_database(self._maria_template(schema), f"db{n}"))
         return str(self.pg.create_database(f"db{n}", template=self._pg_template(schema)))
 
     def fresh_populated(
@@ -108,6 +146,8 @@ class _Databases:
             self.populated[key] = populate_dags(url, list(dag_ids))
             if backend == "sqlite":
                 self.sqlite_templates[key] = Path(url.removeprefix("sqlite:///"))
+            elif backend == "mariadb":
+                self.maria_templates[key] = url.rsplit("/", 1)[1].split("?", 1)[0]
             else:
                 self.pg_templates[key] = url.rsplit("/", 1)[1]
         n = next(_names)
@@ -115,6 +155,8 @@ class _Databases:
             target = self.root / f"db{n}.sqlite"
             shutil.copyfile(self.sqlite_templates[key], target)
             return f"sqlite:///{target}", self.populated[key]
+        if backend == "mariadb":
+            return str(self._maria().clone_database(self.maria_templates[key], f"db{n}")), self.populated[key]
         return str(self.pg.create_database(f"db{n}", template=self.pg_templates[key])), self.populated[key]
 
 
@@ -125,8 +167,9 @@ def _databases(tmp_path_factory: pytest.TempPathFactory) -> _Databases:
 
 @pytest.fixture
 def _dbs(_databases: _Databases, request: pytest.FixtureRequest) -> _Databases:
-    # PostgreSQL starts only when a test first asks for a postgresql database.
+    # PostgreSQL and MariaDB start only when a test first asks for a database of theirs.
     _databases._pg = lambda: request.getfixturevalue("pg_server")
+    _databases._maria = lambda: request.getfixturevalue("mariadb_server")
     return _databases
 
 

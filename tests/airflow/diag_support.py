@@ -18,12 +18,11 @@ BUNDLE = "dags-folder"
 SCHEMAS = ("3.3.2", "2.10.5", "1.10")
 # (schema, backend) pairs as pytest params; the databases come from the `airflow_db` fixture of
 # tests/airflow/conftest.py (real `airflow db migrate` output, or the 1.10 DDL fixture).
+_MARKS = {"sqlite": [], "postgresql": [pytest.mark.postgres], "mariadb": [pytest.mark.mariadb]}
 DATABASES = [
-    pytest.param(
-        (schema, backend), id=f"{schema}-{backend}", marks=[pytest.mark.postgres] if backend == "postgresql" else []
-    )
+    pytest.param((schema, backend), id=f"{schema}-{backend}", marks=_MARKS[backend])
     for schema in SCHEMAS
-    for backend in ("sqlite", "postgresql")
+    for backend in ("sqlite", "postgresql", "mariadb")
 ]
 
 
@@ -39,6 +38,8 @@ def _value(column: sa.Column[Any]) -> Any:
         return dt.datetime.now(dt.timezone.utc)
     if isinstance(t, sa.JSON):
         return {}
+    if type(t).__name__ == "LONGTEXT":  # MariaDB's JSON: LONGTEXT with a json_valid() CHECK
+        return '"x"'
     if isinstance(t, sa.Uuid):
         return uuid.uuid4()
     if isinstance(t, sa.LargeBinary):

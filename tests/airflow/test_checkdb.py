@@ -137,9 +137,11 @@ def test_check_db_maps_a_real_schema(
     assert code == 0, err
     report = json.loads(out)
     assert report["schema_version"] == 1
-    assert report["dialect"] == backend
+    assert report["dialect"] == ("mysql" if backend == "mariadb" else backend)
     if backend == "sqlite":
         assert report["server_version"] == sqlite3.sqlite_version
+    elif backend == "mariadb":
+        assert "MariaDB" in report["server_version"]
     else:
         assert report["server_version"] == request.getfixturevalue("pg_server").psql("SHOW server_version").strip()
     assert report["revision"] == _stored_revision(url)

@@ -55,7 +55,11 @@ def _trial(url: str, archive: Path, kill_after_lines: int, delay: float) -> int 
 
 @pytest.mark.parametrize(
     ("schema", "backend", "trials"),
-    [pytest.param("3.3.2", "postgresql", 5, marks=pytest.mark.postgres), ("2.10.5", "sqlite", 5)],
+    [
+        pytest.param("3.3.2", "postgresql", 5, marks=pytest.mark.postgres),
+        ("2.10.5", "sqlite", 5),
+        pytest.param("3.3.2", "mariadb", 3, marks=pytest.mark.mariadb),
+    ],
 )
 def test_sigkill_leaves_all_or_none(
     schema: str, backend: str, trials: int, populated_db: Populated, tmp_path: Path
@@ -82,4 +86,4 @@ def test_sigkill_leaves_all_or_none(
             assert all(set(after[t]) <= set(before[t]) for t in before)
             # committed means the archive was complete and fsynced first
             assert read_header(archive).counts == made["victim"]
-    assert "all" in outcomes, outcomes  # the kills did land inside the transaction (10 trials in all)
+    assert "all" in outcomes, outcomes  # the kills did land inside the transaction (13 trials in all)

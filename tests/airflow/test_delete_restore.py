@@ -1,5 +1,5 @@
 """delete-dag and restore-dag against real schemas (Airflow 3.3.2 and 2.10.5 from `airflow db migrate`,
-the 1.10 DDL fixture) on SQLite (foreign keys enforced) and PostgreSQL 15."""
+the 1.10 DDL fixture) on SQLite (foreign keys enforced), PostgreSQL 15 and MariaDB."""
 
 from __future__ import annotations
 
@@ -14,14 +14,13 @@ import pytest
 from braindump_cli.airflow.delete import delete_dag, plan_dag_delete
 from braindump_cli.airflow.restore import restore_dag
 from braindump_cli.errors import NotFoundError, RefusedError
-from tests.airflow.conftest import BACKENDS, SCHEMAS
+from tests.airflow.conftest import BACKEND_MARKS, BACKENDS, SCHEMAS
 from tests.airflow.populate import table_snapshot
 
 pytestmark = [pytest.mark.airflow_schema]
 
-COMBOS = [
-    pytest.param(s, b, marks=[pytest.mark.postgres] if b == "postgresql" else []) for s in SCHEMAS for b in BACKENDS
-]
+COMBOS = [pytest.param(s, b, marks=BACKEND_MARKS[b]) for s in SCHEMAS for b in BACKENDS]
+ODD_ID_BACKENDS = [pytest.param(b, marks=BACKEND_MARKS[b]) for b in BACKENDS]
 Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
 
 
@@ -216,8 +215,17 @@ def test_subdags_only_with_the_flag_and_wildcards_escaped(populated_db: Populate
     assert _removed(before, table_snapshot(url)) == both
 
 
-def test_subdags_on_sqlite_are_case_sensitive(populated_db: Populated) -> None:
-    url, made = populated_db("2.10.5", "sqlite", ("p", "p.c", "P.upper", "p%.x", "other_dag"))
+@pytest.mark.parametrize(
+    ("schema", "backend"),
+    [
+        ("2.10.5", "sqlite"),
+        pytest.param("2.10.5", "mariadb", marks=pytest.mark.mariadb),
+        # the 1.10 DDL leaves dag_id in the database's case-insensitive default collation on MariaDB
+        pytest.param("1.10", "mariadb", marks=pytest.mark.mariadb),
+    ],
+)
+def test_subdags_are_case_sensitive_where_like_ignores_case(schema: str, backend: str, populated_db: Populated) -> None:
+    url, made = populated_db(schema, backend, ("p", "p.c", "P.upper", "p%.x", "other_dag"))
     result = delete_dag(url, ["p"], archive=None, include_subdags=True)
     assert result.total == sum(made["p"].values()) + sum(made["p.c"].values())
     with pytest.raises(NotFoundError):
@@ -238,11 +246,15 @@ ODD_IDS = [
 ]
 
 
-@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
+@pytest.mark.parametrize("backend", ODD_ID_BACKENDS)
 def test_odd_ids_change_only_that_dag(backend: str, populated_db: Populated, tmp_path: Path) -> None:
     decoys = ["ab", "axb", "a", "its", "L" * 249]
-    url, made = populated_db("3.3.2", backend, tuple(ODD_IDS + decoys))
-    for dag_id in ODD_IDS:
+    odd = ODD_IDS
+    if backend == "mariadb":
+        # Airflow declares dag_id `utf8mb3_bin` on MySQL/MariaDB: no 4-byte characters, case-sensitive.
+        odd = [i for i in ODD_IDS if all(ord(ch) <= 0xFFFF for ch in i)] + ["dág-ü-日本", "It's"]
+    url, made = populated_db("3.3.2", backend, tuple(odd + decoys))
+    for dag_id in odd:
         before = table_snapshot(url)
         archive = tmp_path / f"{abs(hash(dag_id))}.jsonl.gz"
         result = delete_dag(url, [dag_id], archive=archive)
@@ -252,7 +264,7 @@ def test_odd_ids_change_only_that_dag(backend: str, populated_db: Populated, tmp
         assert table_snapshot(url) == before, dag_id
 
 
-@pytest.mark.parametrize("backend", [pytest.param("postgresql", marks=pytest.mark.postgres), "sqlite"])
+@pytest.mark.parametrize("backend", ODD_ID_BACKENDS)
 def test_rows_of_another_dag_that_reference_the_dag_go_with_it_and_come_back(
     backend: str, populated_db: Populated, tmp_path: Path
 ) -> None:

@@ -1,4 +1,4 @@
-"""`bd airflow stale-dags` on real 3.3.2 / 2.10.5 schemas and the 1.10 fixture, SQLite and PostgreSQL."""
+"""`bd airflow stale-dags` on real 3.3.2 / 2.10.5 schemas and the 1.10 fixture, SQLite, PostgreSQL and MariaDB."""
 
 from __future__ import annotations
 

@@ -95,12 +95,24 @@ def escape_like(value: str, escape: str = LIKE_ESCAPE) -> str:
 # ---------------------------------------------------------------- selection
 
 
+def _exact(conn: Connection, col: str, op: str, rhs: str) -> str:
+    """`col op rhs` comparing exactly: on MySQL/MariaDB many Airflow id and file columns use the database's
+    default collation (utf8mb4_unicode_ci: "It's" = "it's", "dág" = "dag"), so the match is repeated
+    on the value converted to utf8mb4_bin; the plain comparison stays first so an index still narrows it."""
+    if conn.dialect.name not in ("mysql", "mariadb"):
+        return f"{col} {op} {rhs}"
+    return f"({col} {op} {rhs} AND CONVERT({col} USING utf8mb4) COLLATE utf8mb4_bin {op} {rhs})"
+
+
 def _seed_sql(conn: Connection, alias: str, column: str, sel_like: Sequence[str]) -> str:
     col = f"{alias}.{quote(conn, column)}"
-    parts = [f"{col} IN :ids"]
+    parts = [_exact(conn, col, "IN", ":ids")]
     # LIKE finds `<id>.<child>` (escaped, so `_` and `%` in the id are literal); the SUBSTR check makes
-    # it case-sensitive on SQLite and MySQL, whose LIKE ignores case.
-    parts += [f"({col} LIKE :{p} ESCAPE '{LIKE_ESCAPE}' AND SUBSTR({col}, 1, :{p}_n) = :{p}_prefix)" for p in sel_like]
+    # it case-sensitive on SQLite and MySQL, whose LIKE ignores case (on MySQL through _exact's binary
+    # collation: a plain `=` there ignores case too).
+    for p in sel_like:
+        prefix = _exact(conn, f"SUBSTR({col}, 1, :{p}_n)", "=", f":{p}_prefix")
+        parts.append(f"({col} LIKE :{p} ESCAPE '{LIKE_ESCAPE}' AND {prefix})")
     return "(" + " OR ".join(parts) + ")" if len(parts) > 1 else parts[0]
 
 
@@ -114,11 +126,12 @@ def render_branch(conn: Connection, sel: Selection, table: str, alias: str, bran
     if branch.kind == "seed":
         return _seed_sql(conn, alias, _column(branch), sel.like_params)
     if branch.kind == "files":
-        return f"{alias}.{quote(conn, _column(branch))} IN :filelocs"
+        return _exact(conn, f"{alias}.{quote(conn, _column(branch))}", "IN", ":filelocs")
     if branch.kind == "filepairs":
         pairs = sel.params.get("_pairs", 0)
+        filename, bundle = (f"{alias}.{quote(conn, c)}" for c in ("filename", "bundle_name"))
         ors = [
-            f"({alias}.{quote(conn, 'filename')} = :fp{i} AND {alias}.{quote(conn, 'bundle_name')} = :fb{i})"
+            f"({_exact(conn, filename, '=', f':fp{i}')} AND {_exact(conn, bundle, '=', f':fb{i}')})"
             for i in range(pairs)
         ]
         return "(" + " OR ".join(ors) + ")" if ors else "1 = 0"
@@ -222,7 +235,7 @@ def _files(conn: Connection, schema: Schema, dag_ids: Sequence[str], like: dict[
     rows = conn.execute(stmt, {"ids": list(dag_ids), **like}).all()
     others = text(
         f"SELECT DISTINCT {quote(conn, 'fileloc')} FROM {quote(conn, 'dag')} WHERE NOT {seed} "
-        f"AND {quote(conn, 'fileloc')} IN :files"
+        f"AND {_exact(conn, quote(conn, 'fileloc'), 'IN', ':files')}"
     ).bindparams(bindparam("ids", expanding=True), bindparam("files", expanding=True))
     files = sorted({r[1] for r in rows if r[1]})
     shared = set()
@@ -419,7 +432,7 @@ def _missing_ids(conn: Connection, sel: Selection) -> list[str]:
             col = next((c for c in SEED_COLUMNS if info.has(c)), None)
             if col is None:
                 continue
-            sql = f"SELECT 1 FROM {quote(conn, table)} WHERE {quote(conn, col)} = :d LIMIT 1"
+            sql = f"SELECT 1 FROM {quote(conn, table)} WHERE {_exact(conn, quote(conn, col), '=', ':d')} LIMIT 1"
             if conn.execute(text(sql), {"d": dag_id}).first() is not None:
                 break
         else:

@@ -60,13 +60,14 @@ def generic_value(dialect: str, table: str, col: str, type_: str, n: int) -> Any
         return "2024-01-02"
     if t.startswith("INTERVAL"):
         return f"{n} seconds"
-    if t.startswith("BOOL"):
+    if t.startswith(("BOOL", "TINYINT")):  # MySQL/MariaDB reflect Boolean as TINYINT
         return n % 2 == 0
     if t.startswith(("INTEGER", "BIGINT", "SMALLINT", "INT", "NUMERIC", "DECIMAL")):
         return n
     if t.startswith(("FLOAT", "DOUBLE", "REAL")):
         return n + 0.25
-    if t.startswith(("JSON", "JSONB")):
+    if t.startswith(("JSON", "JSONB")) or (t == "LONGTEXT" and dialect in ("mysql", "mariadb")):
+        # MariaDB's JSON is LONGTEXT with a json_valid() CHECK: reflected as LONGTEXT
         return f'{{"k": {n}, "s": "v\\u00e9"}}'
     if t.startswith(("BLOB", "BYTEA", "LARGEBINARY", "BINARY", "VARBINARY", "LONGBLOB", "MEDIUMBLOB")):
         return b"\x00\x80bd" + n.to_bytes(4, "big")

@@ -141,8 +141,41 @@ def run_airflow(version: str, url: str, args: list[str], *, home: Path | None = 
     return proc.stdout
 
 
+def _mysql_packages(version: str) -> list[str]:
+    """What Airflow `version` needs beyond PyMySQL to start against a `mysql+pymysql` URL.
+
+    Airflow 3 imports `MySQLdb.converters` (mysqlclient, built against libmariadb-dev) for any mysql
+    URL and opens an async engine through aiomysql; Airflow 2.10 runs on PyMySQL alone.
+    """
+    return ["mysqlclient", "aiomysql"] if int(version.split(".")[0]) >= 3 else []
+
+
+def ensure_mysql_drivers(version: str, *, progress: Progress = _noop) -> None:
+    """Install the MySQL/MariaDB extras of `version` into its venv once (a separate stamp file)."""
+    venv = ensure_airflow_venv(version, progress=progress)
+    wanted = _mysql_packages(version)
+    stamp = venv / ".bd-mysql.json"
+    try:
+        if json.loads(stamp.read_text()) == wanted:
+            return
+    except (OSError, ValueError):
+        pass
+    if wanted:
+        progress("pip install " + " ".join(wanted))
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "--disable-pip-version-check", "-q"]
+        proc = subprocess.run([*pip, *wanted], capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            hint = " (mysqlclient builds against libmariadb-dev + pkg-config)" if "mysqlclient" in wanted else ""
+            raise RuntimeError(f"pip install {' '.join(wanted)} failed{hint}: {proc.stderr.strip()[-3000:]}")
+    tmp = stamp.with_name(stamp.name + ".tmp")
+    tmp.write_text(json.dumps(wanted))
+    tmp.replace(stamp)
+
+
 def migrate_airflow_db(version: str, url: str, *, progress: Progress = _noop) -> None:
     """`airflow db migrate` with Airflow `version` against `url` (an empty database)."""
+    if url.startswith(("mysql", "mariadb")):
+        ensure_mysql_drivers(version, progress=progress)
     progress(f"airflow {version} db migrate")
     run_airflow(version, url, ["db", "migrate"])
 
@@ -174,3 +207,9 @@ def provision_airflow_3(*, progress: Progress = _noop) -> Path:
 def provision_airflow_2(*, progress: Progress = _noop) -> Path:
     """Provisioning step: apache-airflow 2.10.5 venv + migrated schema."""
     return provision_airflow("2.10.5", progress=progress)
+
+
+def provision_airflow_mysql(*, progress: Progress = _noop) -> None:
+    """Provisioning step: the MySQL/MariaDB drivers Airflow needs in each venv (mysqlclient, aiomysql)."""
+    for version in AIRFLOW_VERSIONS:
+        ensure_mysql_drivers(version, progress=progress)

@@ -18,6 +18,7 @@ STEPS: list[tuple[str, str, str]] = [
     ("cassandra 5.0 jars", "braindump_cli.servers.cassandra", "ensure_cassandra_jars"),
     ("apache-airflow 3.3.2 venv + schema", "braindump_cli.servers.airflow_env", "provision_airflow_3"),
     ("apache-airflow 2.10.5 venv + schema", "braindump_cli.servers.airflow_env", "provision_airflow_2"),
+    ("apache-airflow MySQL/MariaDB drivers", "braindump_cli.servers.airflow_env", "provision_airflow_mysql"),
 ]
 
 
