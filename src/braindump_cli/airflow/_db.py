@@ -117,7 +117,7 @@ def _null_pool() -> Any:
 
 @contextlib.contextmanager
 def connection(url: str, *, write: bool = False) -> Iterator[Connection]:
-    """One connection inside one transaction (REPEATABLE READ on PostgreSQL when writing)."""
+    """One connection inside one transaction (when writing: REPEATABLE READ on PostgreSQL, SERIALIZABLE on MySQL)."""
     from sqlalchemy.exc import DBAPIError, OperationalError
 
     engine = make_engine(url)
@@ -134,6 +134,10 @@ def connection(url: str, *, write: bool = False) -> Iterator[Connection]:
                 if engine.dialect.name == "postgresql":
                     # One snapshot for archive and delete; a row changed concurrently aborts the whole run.
                     conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                elif engine.dialect.name in ("mysql", "mariadb"):
+                    # InnoDB's REPEATABLE READ archives a snapshot but deletes the current rows; SERIALIZABLE
+                    # makes the archive's reads lock what the delete will remove, so both see the same rows.
+                    conn = conn.execution_options(isolation_level="SERIALIZABLE")
             with conn.begin():
                 yield conn
         except DBAPIError as e:
