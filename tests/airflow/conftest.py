@@ -92,38 +92,30 @@ class _Databases:
         return self.sqlite_templates[schema]
 
     def _pg_template(self, schema: str) -> str:
-        if schema not in self.pg_templates:
-            name = "tmpl_" + schema.replace(".", "_")
-            url = self.pg.create_database(name)
-            if schema == "1.10":
-                create_schema(url, "postgresql")
-            else:
-                from braindump_cli.servers.airflow_env import migrate_airflow_db
-
-                try:
-                    migrate_airflow_db(schema, url)
-                except Exception as e:
-                    server_unavailable(f"Airflow {schema} schema on PostgreSQL", str(e))
-                    raise
-            self.pg_templates[schema] = name
-        return self.pg_templates[schema]
+        return self._template(schema, self.pg_templates, self.pg.create_database, "postgresql", "PostgreSQL")
 
     def _maria_template(self, schema: str) -> str:
-        if schema not in self.maria_templates:
+        return self._template(schema, self.maria_templates, self._maria().create_database, "mysql", "MariaDB")
+
+    def _template(
+        self, schema: str, templates: dict[Any, str], create: Callable[[str], str], dialect: str, label: str
+    ) -> str:
+        """A database holding `schema` (migrated once per session), to copy for each test."""
+        if schema not in templates:
             name = "tmpl_" + schema.replace(".", "_")
-            url = self._maria().create_database(name)
+            url = create(name)
             if schema == "1.10":
-                create_schema(url, "mysql")
+                create_schema(url, dialect)
             else:
                 from braindump_cli.servers.airflow_env import migrate_airflow_db
 
                 try:
                     migrate_airflow_db(schema, url)
                 except Exception as e:
-                    server_unavailable(f"Airflow {schema} schema on MariaDB", str(e))
+                    server_unavailable(f"Airflow {schema} schema on {label}", str(e))
                     raise
-            self.maria_templates[schema] = name
-        return self.maria_templates[schema]
+            templates[schema] = name
+        return templates[schema]
 
     def fresh(self, schema: str, backend: str) -> str:
         n = next(_names)
