@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
@@ -55,3 +56,12 @@ def tail(log: Path, lines: int = 30) -> str:
         return "\n".join(log.read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return "(no log)"
+
+
+def init_data_dir(argv: Sequence[str], root: Path, what: str) -> None:
+    """Run a server's data-directory initialiser (initdb, mariadb-install-db); on failure remove `root`
+    so no half-initialised directory is left, and raise with the tail of its output."""
+    init = subprocess.run(list(argv), capture_output=True, text=True, check=False)
+    if init.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        raise RuntimeError(f"{what} failed: {(init.stderr or init.stdout).strip()[-2000:]}")

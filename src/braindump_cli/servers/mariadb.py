@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braindump_cli.servers._proc import free_port, spawn, tail, terminate
+from braindump_cli.servers._proc import free_port, init_data_dir, spawn, tail, terminate
 
 USER = "bd"
 SERVER_CANDIDATES = ("/usr/sbin/mariadbd", "/usr/sbin/mysqld")
@@ -129,16 +129,12 @@ def start_mariadb(*, progress: Callable[[str], None] = _noop, timeout: float = 6
     user = "root" if os.geteuid() == 0 else None
     user_args = [f"--user={user}"] if user else []
     progress(f"mariadb-install-db in {data}")
-    init = subprocess.run(
+    init_data_dir(
         [str(install_bin), "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
          "--skip-test-db", *user_args],
-        capture_output=True,
-        text=True,
-        check=False,
+        root,
+        "mariadb-install-db",
     )  # fmt: skip
-    if init.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"mariadb-install-db failed: {(init.stderr or init.stdout).strip()[-2000:]}")
     port = free_port()
     argv = [
         str(server_bin),

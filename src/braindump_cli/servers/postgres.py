@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braindump_cli.servers._proc import free_port
+from braindump_cli.servers._proc import free_port, init_data_dir
 
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"))
 SUPERUSER = "bd"
@@ -122,16 +122,12 @@ def start_postgres(
     root.chmod(0o700)
     data = root / "data"
     progress(f"initdb in {data}")
-    init = subprocess.run(
+    init_data_dir(
         [*prefix, str(bin_dir / "initdb"), "-D", str(data), "-U", SUPERUSER, "-A", "trust", "-E", "UTF8",
          "--locale=C.UTF-8", "--no-sync"],
-        capture_output=True,
-        text=True,
-        check=False,
+        root,
+        "initdb",
     )  # fmt: skip
-    if init.returncode != 0:
-        shutil.rmtree(root, ignore_errors=True)
-        raise RuntimeError(f"initdb failed: {init.stderr.strip()[-2000:]}")
     port = free_port()
     opts = [
         f"-p {port}",
