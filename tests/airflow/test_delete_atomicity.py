@@ -71,10 +71,14 @@ def test_sigkill_leaves_all_or_none(
         tables = len(made["victim"])
         before = table_snapshot(url)
         archive = tmp_path / f"trial{i}.jsonl.gz"
-        # half the kills mid-transaction, half after the last table, around the archive fsync and commit
-        # (the first trial always mid-transaction, so the suite never passes without one)
-        kill_after = rng.randint(0, tables - 1) if i == 0 else rng.choice([rng.randint(0, tables - 1), tables])
-        code = _trial(url, archive, kill_after, rng.uniform(0, 0.15))
+        # half the kills mid-transaction, half after the last table, around the archive fsync and commit.
+        # The first trial kills at once within the first half of the tables: at least half of them (each
+        # followed by the PAUSE seam) are still to go, so it surely lands inside the transaction.
+        if i == 0:
+            kill_after, delay = rng.randint(0, tables // 2), 0.0
+        else:
+            kill_after, delay = rng.choice([rng.randint(0, tables - 1), tables]), rng.uniform(0, 0.15)
+        code = _trial(url, archive, kill_after, delay)
         after = table_snapshot(url)
         if after == before:
             outcomes.append("all")
