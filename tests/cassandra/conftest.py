@@ -184,21 +184,16 @@ def _restart_dead(live: LiveCassandra) -> None:
     for i in dead:
         live.cluster.start_node(i)
     if dead:
-        wait_for_status(live, {n.address: "U" for n in live.cluster.nodes}, observer=2)
+        live.cluster.wait_converged()
 
 
 def wait_for_status(live: LiveCassandra, expected: dict[str, str], *, observer: int, timeout: float = 90) -> None:
     """Poll `nodetool status` on node `observer` until every address shows U or D as expected."""
     deadline = time.monotonic() + timeout
-    last = ""
+    last: dict[str, str] = {}
     while time.monotonic() < deadline:
-        last = live.cluster.nodetool(observer, "status")
-        seen = {}
-        for line in last.splitlines():
-            parts = line.split()
-            if len(parts) > 2 and len(parts[0]) == 2 and parts[0][0] in "UD":
-                seen[parts[1]] = parts[0][0]
-        if all(seen.get(a) == s for a, s in expected.items()):
+        last = live.cluster.ring_states(observer)
+        if all(last.get(a, "")[:1] == s for a, s in expected.items()):
             return
         time.sleep(1)
-    raise AssertionError(f"node states never became {expected}:\n{last}")
+    raise AssertionError(f"node states never became {expected}: {last}")

@@ -394,6 +394,35 @@ class CassandraCluster:
             time.sleep(0.5)
         raise RuntimeError(f"node {node.index} not ready after {timeout:.0f}s; see {node.log_file}:\n{_tail(node)}")
 
+    def ring_states(self, i: int) -> dict[str, str]:
+        """Address -> two-letter state (UN, UJ, DN, ...) as `nodetool status` on node i sees the ring."""
+        states = {}
+        for line in self.nodetool(i, "status").splitlines():
+            parts = line.split()
+            if len(parts) > 2 and len(parts[0]) == 2 and parts[0][0] in "UD" and parts[0][1] in "NLJM":
+                states[parts[1]] = parts[0]
+        return states
+
+    def wait_converged(self, *, timeout: float = 180) -> None:
+        """Wait until every running node sees every running node Up/Normal.
+
+        A node logs that it listens for CQL before the others have learnt its tokens and datacenter;
+        until they have, DDL sent to them fails (e.g. NetworkTopologyStrategy rejects an unknown DC).
+        """
+        running = [n for n in self.nodes if n.pid is not None]
+        deadline = time.monotonic() + timeout
+        for observer in running:
+            while True:
+                states = self.ring_states(observer.index)
+                if all(states.get(n.address) == "UN" for n in running):
+                    break
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"node {observer.index} does not see the ring converged after {timeout:.0f}s: {states}"
+                    )
+                time.sleep(1)
+        self.progress(f"ring converged: {len(running)} nodes Up/Normal on every node")
+
     def kill_node(self, i: int) -> None:
         """SIGKILL the node's JVM (by the pid this harness started): a crash, not a drain."""
         node = self.node(i)
@@ -568,6 +597,8 @@ def start_cluster(
     try:
         for i in range(1, nodes + 1):
             cluster.start_node(i)
+        if nodes > 1:
+            cluster.wait_converged()
     except BaseException:
         cluster.stop()
         raise
