@@ -13,10 +13,24 @@ from pathlib import Path
 import pytest
 
 from braindump_cli.airflow._db import ForeignKey, Schema, TableInfo
-from braindump_cli.airflow.archive import ArchiveWriter, decode_value, encode_value, iter_sections, read_header
+from braindump_cli.airflow.archive import (
+    ArchiveWriter,
+    CopySink,
+    decode_value,
+    encode_value,
+    iter_sections,
+    read_header,
+)
 from braindump_cli.airflow.dags_folder import resolve_dags_folder
-from braindump_cli.airflow.delete import _seeds, build_branches, default_archive_path, delete_order, escape_like
-from braindump_cli.errors import UsageError
+from braindump_cli.airflow.delete import (
+    _from_setting,
+    _seeds,
+    build_branches,
+    default_archive_path,
+    delete_order,
+    escape_like,
+)
+from braindump_cli.errors import BdError, UsageError
 
 
 def _table(name: str, columns: tuple[str, ...], *fks: tuple[tuple[str, ...], str, tuple[str, ...]]) -> TableInfo:
@@ -182,3 +196,53 @@ def test_help_imports_no_database_client() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+def _sink_output(chunks: list[bytes]) -> tuple[bytes, int]:
+    out: list[bytes] = []
+    sink = CopySink(out.append)
+    for c in chunks:
+        sink.write(c)
+    sink.close()
+    return b"".join(out), sink.rows
+
+
+def test_copy_sink_undoes_copy_escaping_across_any_chunking() -> None:
+    rows = [json.dumps(["back\\slash", 'quote"', "tab\t", "日本"], ensure_ascii=False) for _ in range(3)]
+    wire = "".join(r.replace("\\", "\\\\") + "\n" for r in rows).encode("utf-8")
+    expected = "".join(r + "\n" for r in rows).encode("utf-8")
+    for size in (1, 2, 3, 7, len(wire)):  # cuts inside escapes and inside UTF-8 characters
+        out, n = _sink_output([wire[i : i + size] for i in range(0, len(wire), size)])
+        assert (out, n) == (expected, 3)
+        assert next(json.loads(line) for line in out.decode("utf-8").splitlines())[0] == "back\\slash"
+
+
+def test_copy_sink_refuses_escapes_a_json_row_cannot_hold_and_torn_rows() -> None:
+    with pytest.raises(BdError, match="escape"):
+        _sink_output([b'["a\\tb"]\n'])
+    with pytest.raises(BdError, match="inside a row"):
+        _sink_output([b'["a"]\n["b'])
+
+
+def test_copy_sink_flushes_in_chunks_at_line_ends() -> None:
+    out: list[bytes] = []
+    sink = CopySink(out.append)
+    line = b'["' + b"x" * 1000 + b'"]\n'
+    for _ in range(3000):  # about 3 MiB
+        sink.write(line)
+    sink.close()
+    assert len(out) >= 3
+    assert all(c.endswith(b"\n") for c in out)
+    assert sink.rows == 3000
+    assert b"".join(out) == line * 3000
+
+
+def test_copy_statements_read_every_bind_from_the_setting() -> None:
+    sql = "t.dag_id IN :ids OR (t.dag_id LIKE :sub0 ESCAPE '!' AND SUBSTR(t.dag_id, 1, :sub0_n) = :sub0_prefix)"
+    out = _from_setting(sql, {"ids", "sub0", "sub0_n", "sub0_prefix"})
+    assert ":ids" not in out
+    assert ":sub0" not in out
+    assert "= ANY (ARRAY(SELECT json_array_elements_text(CAST(current_setting('bd.params') AS json) -> 'ids')))" in out
+    assert "CAST((CAST(current_setting('bd.params') AS json) ->> 'sub0_n') AS INTEGER)" in out
+    with pytest.raises(ValueError, match=":other"):
+        _from_setting("x = :other", {"ids"})

@@ -23,12 +23,12 @@ import json
 import os
 import queue
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from braindump_cli.errors import UsageError
+from braindump_cli.errors import BdError, UsageError
 
 FORMAT_VERSION = 1
 KIND = "airflow-dag"
@@ -70,6 +70,49 @@ _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_
 
 def _dumps(obj: Any) -> str:
     return _encoder.encode(obj)
+
+
+class CopySink:
+    """A file-like target for psycopg2's `copy_expert`: COPY text rows in, unescaped 1 MiB chunks out.
+
+    The rows are JSON arrays, which escape every control character themselves, so the only COPY
+    escape they can carry is a doubled backslash; anything else is refused rather than guessed.
+    """
+
+    _CHUNK = 1 << 20
+
+    def __init__(self, put: Callable[[bytes], None]) -> None:
+        self._put = put
+        self._pending = bytearray()
+        self.rows = 0
+
+    def write(self, data: bytes | bytearray | memoryview | str) -> int:
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        self._pending += data
+        if len(self._pending) >= self._CHUNK:
+            self._flush(final=False)
+        return len(data)
+
+    def _flush(self, *, final: bool) -> None:
+        end = len(self._pending) if final else self._pending.rfind(b"\n") + 1
+        if end <= 0:
+            return
+        if final and not self._pending.endswith(b"\n"):
+            raise BdError("COPY output ended inside a row")
+        block = bytes(self._pending[:end])
+        del self._pending[:end]
+        if b"\\" in block:
+            block = block.replace(b"\\\\", b"\x00")
+            if b"\\" in block:
+                raise BdError("COPY output holds an escape a JSON row cannot produce")
+            block = block.replace(b"\x00", b"\\")
+        self.rows += block.count(b"\n")
+        self._put(block)
+
+    def close(self) -> None:
+        if self._pending:
+            self._flush(final=True)
 
 
 class ArchiveWriter:
@@ -142,6 +185,25 @@ class ArchiveWriter:
             n += 1
         self.counts[table] = self.counts.get(table, 0) + n
         return n
+
+    def write_copy_rows(self, table: str, columns: Sequence[str], copy: Callable[[CopySink], None]) -> int:
+        """Rows a PostgreSQL `COPY (...) TO STDOUT` (text format) sends to the sink `copy` is handed.
+
+        Each row must be one JSON array; COPY's escaping is undone on whole lines and the bytes go
+        to the compressor without Python touching each row.
+        """
+        self._write_line(_dumps({"table": table, "columns": list(columns)}))
+        self._flush_buf()
+        sink = CopySink(self._put)
+        copy(sink)
+        sink.close()
+        self.counts[table] = self.counts.get(table, 0) + sink.rows
+        return sink.rows
+
+    def _put(self, chunk: bytes) -> None:
+        if self._error is not None:
+            raise self._error
+        self._queue.put(chunk)
 
     def _drain(self) -> None:
         if self._thread.is_alive():

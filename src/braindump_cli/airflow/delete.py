@@ -19,6 +19,7 @@ A DAG id is always a bound parameter; only reflected identifiers, quoted by the 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import os
 import re
@@ -29,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import ForeignKey, Schema, connection, quote, reflect_schema
-from braindump_cli.airflow.archive import ArchiveWriter
+from braindump_cli.airflow.archive import ArchiveWriter, CopySink
 from braindump_cli.errors import BdError, NotFoundError, RefusedError, UsageError
 
 if TYPE_CHECKING:
@@ -374,12 +375,62 @@ def _values(sel: Selection, sql: str) -> dict[str, Any]:
 def statements(conn: Connection, sel: Selection, table: str) -> Iterator[tuple[str, str]]:
     """(select sql, delete sql) per branch of `table`."""
     qt = quote(conn, table)
-    cols = ", ".join(_select_expr(conn, sel.schema.dialect, c, t) for c, t in _typed(sel, table))
-    if _server_json(sel, table):
-        cols = f"CAST(json_build_array({cols}) AS TEXT)"
+    cols = _archive_columns(conn, sel, table)
     for branch in sel.branches[table]:
         where = render_branch(conn, sel, table, qt, branch)
         yield f"SELECT {cols} FROM {qt} WHERE {where}", f"DELETE FROM {qt} WHERE {where}"
+
+
+# COPY takes no bind parameters, so the PostgreSQL fast path puts them in a transaction-local setting
+# (set with a bound parameter) and the statements read them from there: a DAG id never becomes SQL text.
+PARAMS_SETTING = "bd.params"
+_SETTING_JSON = f"CAST(current_setting('{PARAMS_SETTING}') AS json)"
+_LIST_BIND = re.compile(r"\bIN :(ids|filelocs)\b")
+_SCALAR_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)\b")
+
+
+def _from_setting(sql: str, names: set[str]) -> str:
+    """`sql` with each `:name` bind replaced by a read of the bd.params setting."""
+
+    def as_list(m: re.Match[str]) -> str:
+        return f"= ANY (ARRAY(SELECT json_array_elements_text({_SETTING_JSON} -> '{m.group(1)}')))"
+
+    def as_scalar(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in names:
+            raise ValueError(f"bind :{name} has no value")
+        value = f"({_SETTING_JSON} ->> '{name}')"
+        return f"CAST({value} AS INTEGER)" if name.endswith("_n") else value
+
+    return _SCALAR_BIND.sub(as_scalar, _LIST_BIND.sub(as_list, sql))
+
+
+def _setting_values(sel: Selection) -> str:
+    values = {k: v for k, v in sel.params.items() if not k.startswith("_")}
+    values["ids"] = list(sel.dag_ids)
+    return json.dumps(values)
+
+
+def _pg_copy(conn: Connection, sel: Selection) -> bool:
+    """Whether the archive can come from `COPY (DELETE ... RETURNING ...)`: one pass over the rows, not two."""
+    if sel.schema.dialect != "postgresql":
+        return False
+    dbapi = conn.connection.dbapi_connection
+    return hasattr(dbapi, "cursor") and str(getattr(dbapi, "encoding", "")).upper() in ("UTF8", "UTF-8")
+
+
+def copy_statements(conn: Connection, sel: Selection, table: str) -> Iterator[str]:
+    """`COPY (DELETE ... RETURNING <row as JSON>) TO STDOUT` per branch of `table` (PostgreSQL)."""
+    qt = quote(conn, table)
+    names = {k for k in sel.params if not k.startswith("_")} | {"ids"}
+    for branch in sel.branches[table]:
+        where = _from_setting(render_branch(conn, sel, table, qt, branch), names)
+        yield f"COPY (DELETE FROM {qt} WHERE {where} RETURNING {_archive_columns(conn, sel, table)}) TO STDOUT"
+
+
+def _archive_columns(conn: Connection, sel: Selection, table: str) -> str:
+    cols = ", ".join(_select_expr(conn, sel.schema.dialect, c, t) for c, t in _typed(sel, table))
+    return f"CAST(json_build_array({cols}) AS TEXT)" if _server_json(sel, table) else cols
 
 
 def _server_json(sel: Selection, table: str) -> bool:
@@ -543,24 +594,21 @@ def delete_dag(
         warnings = _check(conn, sel, force=force, dags_folder=dags_folder)
         for w in warnings:
             progress(f"warning: --force: {w}")
+        copy = archive is not None and _pg_copy(conn, sel)
+        if copy:
+            conn.execute(
+                _bind(sel, "SELECT set_config(:name, :value, true)"),
+                {"name": PARAMS_SETTING, "value": _setting_values(sel)},
+            )
         if archive is not None:
             writer = ArchiveWriter(archive, _header(sel))
         try:
             for table in sel.order:
-                n = archived = 0
                 started = time.monotonic()
-                columns = sel.schema.tables[table].columns
-                for select_sql, delete_sql in statements(conn, sel, table):
-                    if writer is not None:
-                        rows = _stream(conn, _bind(sel, select_sql), _values(sel, select_sql))
-                        if _server_json(sel, table):
-                            archived += writer.write_json_rows(table, columns, (r[0] for r in rows))
-                        else:
-                            archived += writer.write_rows(table, columns, rows)
-                    result = conn.execute(_bind(sel, delete_sql), _values(sel, delete_sql))
-                    n += max(result.rowcount, 0)
-                    if pause:
-                        time.sleep(pause)
+                if writer is not None and copy and _server_json(sel, table):
+                    n = archived = _copy_delete(conn, sel, table, writer, pause)
+                else:
+                    n, archived = _select_delete(conn, sel, table, writer, pause)
                 if writer is not None and archived != n:
                     raise BdError(
                         f"{table}: archived {archived} rows but the delete removed {n}; rolled back",
@@ -579,6 +627,45 @@ def delete_dag(
     return DeleteResult(
         tuple(dag_ids), False, deleted, sum(deleted.values()), str(path) if path else None, tuple(warnings)
     )
+
+
+def _select_delete(
+    conn: Connection, sel: Selection, table: str, writer: ArchiveWriter | None, pause: float
+) -> tuple[int, int]:
+    """Archive each branch's rows with a streamed SELECT, then DELETE them: (rows deleted, rows archived)."""
+    n = archived = 0
+    columns = sel.schema.tables[table].columns
+    for select_sql, delete_sql in statements(conn, sel, table):
+        if writer is not None:
+            rows = _stream(conn, _bind(sel, select_sql), _values(sel, select_sql))
+            if _server_json(sel, table):
+                archived += writer.write_json_rows(table, columns, (r[0] for r in rows))
+            else:
+                archived += writer.write_rows(table, columns, rows)
+        result = conn.execute(_bind(sel, delete_sql), _values(sel, delete_sql))
+        n += max(result.rowcount, 0)
+        if pause:
+            time.sleep(pause)
+    return n, archived
+
+
+def _copy_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWriter, pause: float) -> int:
+    """PostgreSQL: each branch deleted by one `COPY (DELETE ... RETURNING ...)` whose rows are the archive."""
+    n = 0
+    columns = sel.schema.tables[table].columns
+    for sql in copy_statements(conn, sel, table):
+
+        def copy_out(sink: CopySink, sql: str = sql) -> None:
+            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+            try:
+                cursor.copy_expert(sql, sink)
+            finally:
+                cursor.close()
+
+        n += writer.write_copy_rows(table, columns, copy_out)
+        if pause:
+            time.sleep(pause)
+    return n
 
 
 def _stream(conn: Connection, stmt: Any, values: dict[str, Any]) -> Iterator[Sequence[Any]]:
