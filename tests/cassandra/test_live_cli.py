@@ -112,6 +112,7 @@ def test_wrong_key_arity_or_type_is_a_usage_error(cassandra: LiveCassandra) -> N
     bad = runner.invoke(app, ["cassandra", "endpoints", "ks_nts", "t_int", "forty-two", *cassandra.cli_args()])
     assert bad.exit_code == 2
     assert "not a valid int" in bad.stderr
+    assert "hint: the partition key of ks_nts.t_int is (k int)" in bad.stderr
 
 
 def test_status_reports_schema_agreement_and_node_views(cassandra: LiveCassandra) -> None:

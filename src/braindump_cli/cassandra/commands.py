@@ -16,7 +16,7 @@ from braindump_cli.cassandra.adapter import NodeViews
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
 from braindump_cli.cassandra.model import Keyspace, Ring
 from braindump_cli.cassandra.ring import TokenRange
-from braindump_cli.errors import NotFoundError
+from braindump_cli.errors import NotFoundError, UsageError
 from braindump_cli.settings import CassandraSettings
 
 SCHEMA_VERSION = 1
@@ -115,7 +115,16 @@ def find_endpoints_many(
     token_ring = ringmath.build_token_ring(ring)
     out = []
     for key in keys_:
-        token = keys.partition_key_token(types, keys.parse_partition_key(types, list(key)))
+        try:
+            token = keys.partition_key_token(types, keys.parse_partition_key(types, list(key)))
+        except UsageError as e:
+            if e.hint is None:
+                shape = ", ".join(f"{c.name} {c.cql_type}" for c in columns)
+                e.hint = (
+                    f"the partition key of {keyspace}.{table} is ({shape}): one value per column, as nodetool "
+                    "getendpoints takes them; collections and tuples as CQL literals, e.g. [1, 2] or (1, 'a')"
+                )
+            raise
         replicas = ringmath.endpoints_for_token(token_ring, ks.replication, token)
         out.append(Endpoints(token, tuple(n.address for n in replicas)))
     return out
