@@ -142,3 +142,33 @@ def test_commands_have_help_with_an_example() -> None:
         code, out, _ = bd("airflow", command, "--help")
         assert code == 0
         assert "Example: bd airflow " + command in out
+
+
+def test_a_database_error_mid_delete_rolls_back_with_one_line_and_no_archive(
+    populated_db: Populated, tmp_path: Path
+) -> None:
+    """PostgreSQL archives and deletes in one COPY; an error raised inside it is reported like any other."""
+    from sqlalchemy import create_engine, text
+
+    url, _ = populated_db("3.3.2", "postgresql", ("other_dag", "victim"))
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(
+            text(
+                "CREATE FUNCTION bd_test_refuse() RETURNS trigger LANGUAGE plpgsql AS "
+                "$$ BEGIN RAISE EXCEPTION 'xcom rows are kept here'; END $$"
+            )
+        )
+        conn.execute(
+            text("CREATE TRIGGER bd_test_refuse BEFORE DELETE ON xcom FOR EACH ROW EXECUTE FUNCTION bd_test_refuse()")
+        )
+    engine.dispose()
+    before = table_snapshot(url)
+    archive = tmp_path / "a.jsonl.gz"
+    code, out, err = bd("airflow", "delete-dag", "victim", "--conn", url, "--yes", "--archive", str(archive))
+    assert code == 1
+    assert out == ""
+    assert "bd: error: database error: xcom rows are kept here" in err
+    assert "Traceback" not in err
+    assert table_snapshot(url) == before
+    assert list(tmp_path.iterdir()) == []

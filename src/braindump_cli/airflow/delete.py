@@ -656,9 +656,14 @@ def _copy_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWr
     for sql in copy_statements(conn, sel, table):
 
         def copy_out(sink: CopySink, sql: str = sql) -> None:
+            from sqlalchemy.exc import DBAPIError
+
+            dbapi_error = conn.dialect.loaded_dbapi.Error
             cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
             try:
                 cursor.copy_expert(sql, sink)
+            except dbapi_error as e:  # raw cursor: wrap as SQLAlchemy would, so `connection()` reports it
+                raise DBAPIError.instance(sql, None, e, dbapi_error) from e
             finally:
                 cursor.close()
 
