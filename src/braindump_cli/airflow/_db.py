@@ -140,7 +140,8 @@ def connection(url: str, *, write: bool = False) -> Iterator[Connection]:
                     conn = conn.execution_options(isolation_level="SERIALIZABLE")
             with conn.begin():
                 yield conn
-        except DBAPIError as e:
+        # Raw DBAPI errors too: statements run on the driver's own cursor (PostgreSQL's COPY) are not wrapped.
+        except (DBAPIError, engine.dialect.loaded_dbapi.Error) as e:
             from braindump_cli.errors import BdError
 
             raise BdError(

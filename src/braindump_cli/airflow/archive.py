@@ -86,9 +86,7 @@ class CopySink:
         self._pending = bytearray()
         self.rows = 0
 
-    def write(self, data: bytes | bytearray | memoryview | str) -> int:
-        if isinstance(data, str):
-            data = data.encode("utf-8")
+    def write(self, data: bytes) -> int:  # psycopg2 hands bytes to any target that is not a TextIOBase
         self._pending += data
         if len(self._pending) >= self._CHUNK:
             self._flush(final=False)
@@ -159,22 +157,14 @@ class ArchiveWriter:
             self._flush_buf()
 
     def _flush_buf(self) -> None:
-        if self._error is not None:
-            raise self._error
         if self._buf:
-            self._queue.put(("\n".join(self._buf) + "\n").encode("utf-8"))
+            self._put(("\n".join(self._buf) + "\n").encode("utf-8"))
             self._buf.clear()
             self._buffered = 0
 
     def write_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> int:
-        self._write_line(_dumps({"table": table, "columns": list(columns)}))
-        n = 0
         dumps = _encoder.encode
-        for row in rows:
-            self._write_line(dumps(list(row)))
-            n += 1
-        self.counts[table] = self.counts.get(table, 0) + n
-        return n
+        return self.write_json_rows(table, columns, (dumps(list(row)) for row in rows))
 
     def write_json_rows(self, table: str, columns: Sequence[str], lines: Iterable[str]) -> int:
         """Rows the database already encoded as JSON arrays (one line each)."""
@@ -183,8 +173,11 @@ class ArchiveWriter:
         for line in lines:
             self._write_line(line)
             n += 1
-        self.counts[table] = self.counts.get(table, 0) + n
-        return n
+        return self._counted(table, n)
+
+    def _counted(self, table: str, rows: int) -> int:
+        self.counts[table] = self.counts.get(table, 0) + rows
+        return rows
 
     def write_copy_rows(self, table: str, columns: Sequence[str], copy: Callable[[CopySink], None]) -> int:
         """Rows a PostgreSQL `COPY (...) TO STDOUT` (text format) sends to the sink `copy` is handed.
@@ -197,8 +190,7 @@ class ArchiveWriter:
         sink = CopySink(self._put)
         copy(sink)
         sink.close()
-        self.counts[table] = self.counts.get(table, 0) + sink.rows
-        return sink.rows
+        return self._counted(table, sink.rows)
 
     def _put(self, chunk: bytes) -> None:
         if self._error is not None:

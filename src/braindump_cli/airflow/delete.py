@@ -19,6 +19,7 @@ A DAG id is always a bound parameter; only reflected identifiers, quoted by the 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -364,12 +365,13 @@ def _bind(sel: Selection, sql: str) -> Any:
     return stmt.bindparams(*expanding) if expanding else stmt
 
 
+def _bind_values(sel: Selection) -> dict[str, Any]:
+    """Every bind the selection's SQL can use (keys starting with `_` are bookkeeping, not binds)."""
+    return {"ids": list(sel.dag_ids), **{k: v for k, v in sel.params.items() if not k.startswith("_")}}
+
+
 def _values(sel: Selection, sql: str) -> dict[str, Any]:
-    values = {"ids": list(sel.dag_ids)}
-    for k, v in sel.params.items():
-        if not k.startswith("_") and re.search(rf":{re.escape(k)}\b", sql):
-            values[k] = v
-    return values
+    return {k: v for k, v in _bind_values(sel).items() if k == "ids" or re.search(rf":{re.escape(k)}\b", sql)}
 
 
 def statements(conn: Connection, sel: Selection, table: str) -> Iterator[tuple[str, str]]:
@@ -405,24 +407,18 @@ def _from_setting(sql: str, names: set[str]) -> str:
     return _SCALAR_BIND.sub(as_scalar, _LIST_BIND.sub(as_list, sql))
 
 
-def _setting_values(sel: Selection) -> str:
-    values = {k: v for k, v in sel.params.items() if not k.startswith("_")}
-    values["ids"] = list(sel.dag_ids)
-    return json.dumps(values)
-
-
 def _pg_copy(conn: Connection, sel: Selection) -> bool:
     """Whether the archive can come from `COPY (DELETE ... RETURNING ...)`: one pass over the rows, not two."""
     if sel.schema.dialect != "postgresql":
         return False
-    dbapi = conn.connection.dbapi_connection
-    return hasattr(dbapi, "cursor") and str(getattr(dbapi, "encoding", "")).upper() in ("UTF8", "UTF-8")
+    encoding = getattr(conn.connection.dbapi_connection, "encoding", "")
+    return conn.dialect.driver == "psycopg2" and str(encoding).upper() in ("UTF8", "UTF-8")
 
 
 def copy_statements(conn: Connection, sel: Selection, table: str) -> Iterator[str]:
     """`COPY (DELETE ... RETURNING <row as JSON>) TO STDOUT` per branch of `table` (PostgreSQL)."""
     qt = quote(conn, table)
-    names = {k for k in sel.params if not k.startswith("_")} | {"ids"}
+    names = set(_bind_values(sel))
     for branch in sel.branches[table]:
         where = _from_setting(render_branch(conn, sel, table, qt, branch), names)
         yield f"COPY (DELETE FROM {qt} WHERE {where} RETURNING {_archive_columns(conn, sel, table)}) TO STDOUT"
@@ -598,7 +594,7 @@ def delete_dag(
         if copy:
             conn.execute(
                 _bind(sel, "SELECT set_config(:name, :value, true)"),
-                {"name": PARAMS_SETTING, "value": _setting_values(sel)},
+                {"name": PARAMS_SETTING, "value": json.dumps(_bind_values(sel))},
             )
         if archive is not None:
             writer = ArchiveWriter(archive, _header(sel))
@@ -654,23 +650,18 @@ def _copy_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWr
     n = 0
     columns = sel.schema.tables[table].columns
     for sql in copy_statements(conn, sel, table):
-
-        def copy_out(sink: CopySink, sql: str = sql) -> None:
-            from sqlalchemy.exc import DBAPIError
-
-            dbapi_error = conn.dialect.loaded_dbapi.Error
-            cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-            try:
-                cursor.copy_expert(sql, sink)
-            except dbapi_error as e:  # raw cursor: wrap as SQLAlchemy would, so `connection()` reports it
-                raise DBAPIError.instance(sql, None, e, dbapi_error) from e
-            finally:
-                cursor.close()
-
-        n += writer.write_copy_rows(table, columns, copy_out)
+        n += writer.write_copy_rows(table, columns, functools.partial(_copy_out, conn, sql))
         if pause:
             time.sleep(pause)
     return n
+
+
+def _copy_out(conn: Connection, sql: str, sink: CopySink) -> None:
+    cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.copy_expert(sql, sink)
+    finally:
+        cursor.close()
 
 
 def _stream(conn: Connection, stmt: Any, values: dict[str, Any]) -> Iterator[Sequence[Any]]:

@@ -276,16 +276,7 @@ class CassandraCluster:
 
     def nodetool(self, i: int, *args: str, timeout: float = 120) -> str:
         """Run nodetool (from the same jars) against node i over its local JMX port."""
-        cmd = self.nodetool_argv(i, *args)
-        proc = subprocess.run(
-            cmd,
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=timeout,
-            check=False,
-            env={**os.environ, "LC_ALL": "C.UTF-8"},
-        )
+        proc = _run_tool(self.nodetool_argv(i, *args), timeout=timeout)
         if proc.returncode != 0:
             raise RuntimeError(f"nodetool {' '.join(args)} on node {i} failed: {(proc.stdout + proc.stderr)[-2000:]}")
         return proc.stdout
@@ -307,16 +298,7 @@ class CassandraCluster:
             if any("\t" in a or "\n" in a for a in full):
                 raise ValueError("nodetool_batch arguments cannot hold tabs or newlines")
             lines.append("\t".join(full))
-        proc = subprocess.run(
-            cmd,
-            input="\n".join(lines) + "\n",
-            capture_output=True,
-            text=True,
-            encoding="utf-8",
-            timeout=timeout,
-            check=False,
-            env={**os.environ, "LC_ALL": "C.UTF-8"},
-        )
+        proc = _run_tool(cmd, input="\n".join(lines) + "\n", timeout=timeout)
         outputs: list[str] = []
         current: list[str] = []
         for line in proc.stdout.splitlines(keepends=True):
@@ -437,6 +419,20 @@ class CassandraCluster:
         terminate([node.process for node in self.nodes], timeout=20)
         for node in self.nodes:
             node.process = None
+
+
+def _run_tool(cmd: Sequence[str], *, timeout: float, input: str | None = None) -> subprocess.CompletedProcess[str]:
+    """Run a Cassandra tool JVM (nodetool) to completion, text in and out, in a UTF-8 locale."""
+    return subprocess.run(
+        cmd,
+        input=input,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=timeout,
+        check=False,
+        env={**os.environ, "LC_ALL": "C.UTF-8"},
+    )
 
 
 def _die_with_parent() -> None:
