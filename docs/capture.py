@@ -21,7 +21,6 @@ import os
 import re
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli import demo
+from braindump_cli.servers._proc import terminate
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO / "docs" / "commands"
@@ -326,13 +326,8 @@ class Runner:
             while bg.poll() is None and time.monotonic() < deadline and not self.ready(example.until):
                 time.sleep(0.3)
             time.sleep(1.0)
-            if bg.poll() is None:
-                bg.send_signal(signal.SIGTERM)
-            try:
-                code = bg.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                bg.kill()
-                code = bg.wait()
+            terminate([bg], timeout=30)
+            code = bg.returncode
             out.seek(0)
             err.seek(0)
             stdout, stderr = out.read(), err.read()

@@ -22,7 +22,6 @@ import json
 import os
 import shlex
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from braindump_cli.servers._proc import terminate
 
 AIRFLOW_VERSION = "3.3.2"
 CASSANDRA_NODES = 3  # a warm `bd sandbox up` with 3 nodes takes about a minute on 2 cores
@@ -150,13 +151,8 @@ def _run_background(step: Step, argv: list[str], ctx: Context, env: dict[str, st
     finally:
         if proc.poll() is None:
             print(f"$ kill -TERM {proc.pid}   # stop it, as Ctrl-C would", flush=True)
-            proc.send_signal(signal.SIGTERM)
-        try:
-            returncode = proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            returncode = proc.wait()
-    return returncode
+        terminate([proc], timeout=30)
+    return proc.returncode
 
 
 def run_step(step: Step, ctx: Context, env: Env, cwd: Path) -> bool:

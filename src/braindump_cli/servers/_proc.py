@@ -8,6 +8,7 @@ import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 
 def free_port() -> int:
@@ -36,7 +37,7 @@ def spawn(
         )
 
 
-def terminate(procs: Sequence[subprocess.Popen[bytes] | None], *, timeout: float = 15.0) -> None:
+def terminate(procs: Sequence[subprocess.Popen[Any] | None], *, timeout: float = 15.0) -> None:
     """SIGTERM every process still running, then wait for each; SIGKILL the ones that outlive `timeout`."""
     running = [p for p in procs if p is not None and p.poll() is None]
     for proc in running:
