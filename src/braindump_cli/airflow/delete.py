@@ -25,7 +25,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,11 +33,11 @@ from typing import TYPE_CHECKING, Any
 from braindump_cli.airflow._db import ForeignKey, Schema, connection, quote, reflect_schema
 from braindump_cli.airflow.archive import ArchiveWriter, CopySink
 from braindump_cli.errors import BdError, NotFoundError, RefusedError, UsageError
+from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-Progress = Callable[[str], None]
 
 SEED_COLUMNS = ("dag_id", "target_dag_id")
 ACTIVE_TI_STATES = ("running", "queued")
@@ -49,10 +49,6 @@ PROGRESS_SECONDS = 1.0
 log = logging.getLogger(__name__)
 # Test seam only: seconds to sleep after each DELETE statement, so a test can SIGKILL bd mid-transaction.
 PAUSE_ENV = "BD_TEST_DELETE_PAUSE"
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -579,7 +575,7 @@ def delete_dag(
     include_subdags: bool = False,
     force: bool = False,
     dags_folder: Path | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> DeleteResult:
     """Archive (unless `archive` is None) and delete every row of the DAGs, in one transaction."""
     pause = float(os.environ.get(PAUSE_ENV) or 0)

@@ -24,21 +24,17 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, Any
 
 from braindump_cli.errors import UnreachableError, UsageError
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import AirflowDbSettings, airflow_home
 
 SCHEMA_VERSION = 1
 PYC_HEADER = 16
-Progress = Callable[[str], None]
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -379,7 +375,7 @@ def parse_dag_files(
     *,
     timeout: float = 30.0,
     env: Mapping[str, str] | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> tuple[Interpreter | None, list[FileResult]]:
     """Import every file in a subprocess of `python`; a file that runs past `timeout` seconds is
     reported as timed out and the worker is replaced for the files after it."""
@@ -463,7 +459,7 @@ def doctor(
     timeout: float = 30.0,
     db_timeout: float = 10.0,
     env: Mapping[str, str] | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> DoctorReport:
     """Check bytecode, DAG imports, the import-error table and DAG ids; `fix` removes stale bytecode.
 

@@ -6,7 +6,7 @@ import contextlib
 import gzip
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
@@ -15,17 +15,13 @@ from braindump_cli.airflow._db import Schema, connection, quote, reflect_schema
 from braindump_cli.airflow.archive import decode_row, iter_raw_sections, read_header
 from braindump_cli.airflow.delete import PROGRESS_ROWS, delete_order
 from braindump_cli.errors import RefusedError, UsageError
+from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-Progress = Callable[[str], None]
 BATCH = 1000
 ON_CONFLICT = ("fail", "skip")
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 @dataclass(frozen=True)
@@ -94,7 +90,7 @@ def restore_dag(
     *,
     on_conflict: str = "fail",
     ignore_revision: bool = False,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> RestoreResult:
     """Insert every row of `archive` into the database at `url`; all or nothing.
 

@@ -6,7 +6,7 @@ returns frozen dataclasses; the CLI renders them. Nothing here prints.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from braindump_cli.cassandra import adapter, keys
@@ -17,15 +17,10 @@ from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keysp
 from braindump_cli.cassandra.model import Keyspace, Ring
 from braindump_cli.cassandra.ring import TokenRange
 from braindump_cli.errors import NotFoundError, UsageError
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import CassandraSettings
 
 SCHEMA_VERSION = 1
-
-Progress = Callable[[str], None]
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 # ---------------------------------------------------------------- ring
@@ -157,7 +152,7 @@ class ClusterStatus:
     schema_version: int = field(default=SCHEMA_VERSION)
 
 
-def describe_status(settings: CassandraSettings, *, progress: Progress = _noop) -> ClusterStatus:
+def describe_status(settings: CassandraSettings, *, progress: Progress = no_progress) -> ClusterStatus:
     """Cluster name, partitioner, snitch, schema agreement and per-node system_views figures."""
     with adapter.connect(settings) as cql:
         ring, infos = cql.read_ring()

@@ -31,19 +31,15 @@ from braindump_cli.errors import (
 )
 from braindump_cli.k8s.client import APPLY_PATCH, ApiError, Json, KubeApi
 from braindump_cli.k8s.schema_check import validate
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import KubeSettings
 
-Progress = Callable[[str], None]
 CRD_API = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions"
 FIELD_MANAGER = "bd"
 SHIPPED_GROUP = "stable.imaginedata.com"
 SHIPPED_NAME = f"databases.{SHIPPED_GROUP}"
 MAX_INPUT_BYTES = 64 * 2**20  # refuse to parse more than this per input
 MAX_OBJECT_BYTES = int(1.5 * 2**20)  # etcd's default request limit: larger objects are refused
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 # --- the shipped CRD ------------------------------------------------------------------------------
@@ -514,7 +510,7 @@ def install_crd(
     group: str | None = None,
     dry_run: bool = False,
     timeout: float = 60.0,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
     stdin: BinaryIO | None = None,
 ) -> InstallReport:
     """Server-side apply (field manager `bd`) every CRD of `file` (default: the shipped one), wait Established."""
@@ -635,7 +631,7 @@ def check_crd(
     settings: KubeSettings | None = None,
     offline: bool = False,
     stdin: BinaryIO | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> CheckReport:
     """Validate custom resources offline against known CRDs, then by a server-side dry run."""
     docs, problems = read_manifests(sources, stdin=stdin)
@@ -856,7 +852,7 @@ def uninstall_crd(
     dry_run: bool = False,
     timeout: float = 60.0,
     confirm: Callable[[UninstallPlan], None] | None = None,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> UninstallReport:
     """Delete a CRD; refuse while custom resources exist unless `force` (they are deleted with it)."""
     name = name or SHIPPED_NAME

@@ -19,14 +19,13 @@ import os
 import pwd
 import shutil
 import subprocess
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import BdError, UsageError
+from braindump_cli.progress import Progress
 from braindump_cli.sandbox._procs import ProcessRecord, is_alive, port_in_use, record_process
 
-Progress = Callable[[str], None]
 Entry = dict[str, Any]
 
 KUBE, CASSANDRA, AIRFLOW = "kube", "cassandra", "airflow"

@@ -11,25 +11,20 @@ from __future__ import annotations
 import shutil
 import signal
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import NotFoundError, UsageError
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.sandbox import _components as comp
 from braindump_cli.sandbox._procs import is_alive, stop_processes
 from braindump_cli.sandbox._state import STATE_FILE, load_state, locked, save_state
 
-Progress = Callable[[str], None]
 DEFAULT_CASSANDRA_NODES = 3
 DEFAULT_CASSANDRA_IP = "127.0.0.1"
 NOT_READY_GRACE = 30.0
 SCHEMA_VERSION = 1
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -165,7 +160,7 @@ def up_sandbox(
     cassandra_nodes: int | None = None,
     cassandra_ip: str | None = None,
     airflow: bool = True,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> SandboxReport:
     """Start the requested components that are not running; leave healthy ones alone.
 
@@ -276,7 +271,7 @@ def _stop_entry(name: str, entry: dict[str, Any], progress: Progress) -> list[St
 
 
 def down_sandbox(
-    directory: Path, *, keep: bool = False, dry_run: bool = False, progress: Progress = _noop
+    directory: Path, *, keep: bool = False, dry_run: bool = False, progress: Progress = no_progress
 ) -> DownReport:
     """Stop every process the sandbox recorded (by pid, identity checked) and remove its data unless `keep`."""
     with locked(directory):

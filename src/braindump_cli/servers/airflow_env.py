@@ -15,19 +15,13 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._cache import cache_root
 
 AIRFLOW_VERSIONS = ("3.3.2", "2.10.5")
 STAMP = ".bd-ready.json"
-
-Progress = Callable[[str], None]
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 def venv_dir(version: str) -> Path:
@@ -62,7 +56,7 @@ def _stamp_ok(venv: Path, version: str) -> bool:
     return bool(data.get("version") == version and data.get("packages") == _packages(version))
 
 
-def ensure_airflow_venv(version: str, *, progress: Progress = _noop) -> Path:
+def ensure_airflow_venv(version: str, *, progress: Progress = no_progress) -> Path:
     """The venv for Airflow `version`, created (about a minute from PyPI) if missing or unstamped."""
     venv = venv_dir(version)
     if _stamp_ok(venv, version) and (venv / "bin" / "airflow").exists():
@@ -150,7 +144,7 @@ def _mysql_packages(version: str) -> list[str]:
     return ["mysqlclient", "aiomysql"] if int(version.split(".")[0]) >= 3 else []
 
 
-def ensure_mysql_drivers(version: str, *, progress: Progress = _noop) -> None:
+def ensure_mysql_drivers(version: str, *, progress: Progress = no_progress) -> None:
     """Install the MySQL/MariaDB extras of `version` into its venv once (a separate stamp file)."""
     venv = ensure_airflow_venv(version, progress=progress)
     wanted = _mysql_packages(version)
@@ -172,7 +166,7 @@ def ensure_mysql_drivers(version: str, *, progress: Progress = _noop) -> None:
     tmp.replace(stamp)
 
 
-def migrate_airflow_db(version: str, url: str, *, progress: Progress = _noop) -> None:
+def migrate_airflow_db(version: str, url: str, *, progress: Progress = no_progress) -> None:
     """`airflow db migrate` with Airflow `version` against `url` (an empty database)."""
     if url.startswith(("mysql", "mariadb")):
         ensure_mysql_drivers(version, progress=progress)
@@ -180,7 +174,7 @@ def migrate_airflow_db(version: str, url: str, *, progress: Progress = _noop) ->
     run_airflow(version, url, ["db", "migrate"])
 
 
-def migrated_sqlite_file(version: str, *, progress: Progress = _noop) -> Path:
+def migrated_sqlite_file(version: str, *, progress: Progress = no_progress) -> Path:
     """A cached SQLite file holding a freshly migrated `version` schema: copy it, never write to it."""
     target = cache_root() / "airflow" / f"schema-{version}.sqlite"
     if target.exists():
@@ -193,23 +187,23 @@ def migrated_sqlite_file(version: str, *, progress: Progress = _noop) -> Path:
     return target
 
 
-def provision_airflow(version: str, *, progress: Progress = _noop) -> Path:
+def provision_airflow(version: str, *, progress: Progress = no_progress) -> Path:
     """The venv of `version` and its cached migrated SQLite schema."""
     ensure_airflow_venv(version, progress=progress)
     return migrated_sqlite_file(version, progress=progress)
 
 
-def provision_airflow_3(*, progress: Progress = _noop) -> Path:
+def provision_airflow_3(*, progress: Progress = no_progress) -> Path:
     """Provisioning step: apache-airflow 3.3.2 venv + migrated schema."""
     return provision_airflow("3.3.2", progress=progress)
 
 
-def provision_airflow_2(*, progress: Progress = _noop) -> Path:
+def provision_airflow_2(*, progress: Progress = no_progress) -> Path:
     """Provisioning step: apache-airflow 2.10.5 venv + migrated schema."""
     return provision_airflow("2.10.5", progress=progress)
 
 
-def provision_airflow_mysql(*, progress: Progress = _noop) -> None:
+def provision_airflow_mysql(*, progress: Progress = no_progress) -> None:
     """Provisioning step: the MySQL/MariaDB drivers Airflow needs in each venv (mysqlclient, aiomysql)."""
     for version in AIRFLOW_VERSIONS:
         ensure_mysql_drivers(version, progress=progress)

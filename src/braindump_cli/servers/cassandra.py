@@ -18,10 +18,11 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._cache import cache_root
 from braindump_cli.servers._proc import spawn, terminate
 
@@ -32,7 +33,6 @@ NUM_TOKENS = 16
 READY_LINE = "Starting listening for CQL clients"
 DEFAULT_SUPERUSER = ("cassandra", "cassandra")
 
-Progress = Callable[[str], None]
 
 # The JPMS flags of conf/jvm17-server.options in the Cassandra 5.0 distribution.
 JVM17_FLAGS = [
@@ -137,15 +137,11 @@ LOGBACK = """<configuration scan="false">
 """
 
 
-def _noop(_: str) -> None:
-    return None
-
-
 def cassandra_dir(version: str = CASSANDRA_VERSION) -> Path:
     return cache_root() / "cassandra" / version
 
 
-def ensure_cassandra_jars(*, progress: Progress = _noop, version: str = CASSANDRA_VERSION) -> Path:
+def ensure_cassandra_jars(*, progress: Progress = no_progress, version: str = CASSANDRA_VERSION) -> Path:
     """The directory holding cassandra-all and its runtime jars; fetched with Maven once, then cached."""
     root = cassandra_dir(version)
     lib = root / "lib"
@@ -251,7 +247,7 @@ class CassandraCluster:
     authenticator: str
     heap: str
     die_with_parent: bool = True
-    progress: Progress = field(default=_noop, repr=False)
+    progress: Progress = field(default=no_progress, repr=False)
 
     @property
     def contact_points(self) -> list[str]:
@@ -550,7 +546,7 @@ def start_cluster(
     die_with_parent: bool = True,
     address_base: int = 1,
     jmx_port_base: int = 7000,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> CassandraCluster:
     """Write the config of every node under `workdir` and start them one after another.
 

@@ -31,7 +31,6 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -39,20 +38,16 @@ from typing import Any
 
 import yaml
 
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._pki import TestCa, cert_pem, key_pem
 from braindump_cli.servers._proc import free_port, spawn, tail, terminate
 from braindump_cli.servers.kube_build import ensure_kube_binaries
 
-Progress = Callable[[str], None]
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 
 
 class KubeHarnessError(RuntimeError):
     """etcd or kube-apiserver did not come up; the message carries the tail of its log."""
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 # --- PKI -------------------------------------------------------------------------------------------
@@ -108,7 +103,7 @@ class KubeCluster:
     etcd_port: int
     etcd_peer_port: int
     apiserver_port: int
-    progress: Progress = _noop
+    progress: Progress = no_progress
     _etcd: subprocess.Popen[bytes] | None = field(default=None, repr=False)
     _apiserver: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
@@ -304,7 +299,7 @@ class KubeCluster:
         self.stop()
 
 
-def start_kube(workdir: Path, *, progress: Progress = _noop, timeout: float = 120.0) -> KubeCluster:
+def start_kube(workdir: Path, *, progress: Progress = no_progress, timeout: float = 120.0) -> KubeCluster:
     """Build (cached) and start etcd + kube-apiserver under `workdir`; return the running cluster."""
     bins = ensure_kube_binaries(progress=progress)
     ports: list[int] = []

@@ -13,16 +13,14 @@ import re
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._cache import cache_root
 
 KUBE_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.6.16"
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -30,10 +28,6 @@ class KubeBinaries:
     kube_apiserver: Path
     etcd: Path
     kubectl: Path
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 def binaries_dir(kube_version: str = KUBE_VERSION, etcd_version: str = ETCD_VERSION) -> Path:
@@ -133,7 +127,7 @@ def ensure_kube_binaries(
     *,
     kube_version: str = KUBE_VERSION,
     etcd_version: str = ETCD_VERSION,
-    progress: Progress = _noop,
+    progress: Progress = no_progress,
 ) -> KubeBinaries:
     """Return the cached binaries, building whichever is missing (a cold build takes minutes)."""
     out = binaries_dir(kube_version, etcd_version)

@@ -14,19 +14,15 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._proc import free_port, init_data_dir, spawn, tail, terminate
 
 USER = "bd"
 SERVER_CANDIDATES = ("/usr/sbin/mariadbd", "/usr/sbin/mysqld")
 INSTALL_CANDIDATES = ("/usr/bin/mariadb-install-db", "/usr/bin/mysql_install_db")
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 def _find(candidates: tuple[str, ...], env: str) -> Path:
@@ -119,7 +115,7 @@ class MariaDBServer:
         self.stop()
 
 
-def start_mariadb(*, progress: Callable[[str], None] = _noop, timeout: float = 60.0) -> MariaDBServer:
+def start_mariadb(*, progress: Progress = no_progress, timeout: float = 60.0) -> MariaDBServer:
     """mariadb-install-db + mariadbd in a fresh temp dir; loopback only; grant tables skipped."""
     server_bin = _find(SERVER_CANDIDATES, "BD_MARIADBD")
     install_bin = _find(INSTALL_CANDIDATES, "BD_MARIADB_INSTALL_DB")

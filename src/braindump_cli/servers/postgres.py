@@ -15,18 +15,14 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._proc import free_port, init_data_dir
 
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"))
 SUPERUSER = "bd"
-
-
-def _noop(_: str) -> None:
-    return None
 
 
 def pg_bin_dir() -> Path:
@@ -109,9 +105,7 @@ class PostgresServer:
         self.stop()
 
 
-def start_postgres(
-    *, progress: Callable[[str], None] = _noop, fsync: bool = False, timeout: float = 60.0
-) -> PostgresServer:
+def start_postgres(*, progress: Progress = no_progress, fsync: bool = False, timeout: float = 60.0) -> PostgresServer:
     """initdb + pg_ctl start in a fresh temp dir; trust auth on loopback only; superuser `bd`."""
     bin_dir = pg_bin_dir()
     root = Path(tempfile.mkdtemp(prefix="bd-pg-"))
