@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow.revisions import match_revision
+from braindump_cli.deadline import DeadlineExceeded, call_with_deadline
 from braindump_cli.errors import UnreachableError
 from braindump_cli.redact import redact_text
 from braindump_cli.settings import AirflowDbSettings
@@ -116,23 +116,12 @@ def connect(settings: AirflowDbSettings, *, timeout: float) -> Iterator[Connecti
     """A connection to the metadata DB, or `UnreachableError` within about `timeout` seconds."""
     engine = make_engine(settings, timeout=timeout)
     password = engine.url.password
-    box: dict[str, Any] = {}
-
-    def attempt() -> None:
-        try:
-            box["conn"] = engine.connect()
-        except BaseException as e:  # handed to the caller's thread below
-            box["error"] = e
-
-    worker = threading.Thread(target=attempt, name="bd-db-connect", daemon=True)
-    worker.start()
-    worker.join(timeout + 1.0)
-    if worker.is_alive():
-        raise _unreachable(settings, f"no answer within {timeout:g}s", str(password) if password else None)
-    if "error" in box:
-        error = box["error"]
+    try:
+        conn: Connection = call_with_deadline(engine.connect, seconds=timeout + 1.0, name="bd-db-connect")
+    except DeadlineExceeded:
+        raise _unreachable(settings, f"no answer within {timeout:g}s", str(password) if password else None) from None
+    except Exception as error:
         raise _unreachable(settings, str(getattr(error, "orig", None) or error), password) from error
-    conn: Connection = box["conn"]
     try:
         yield conn
     finally:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from braindump_cli.cassandra.model import Keyspace, Node, Replication, Ring
+from braindump_cli.deadline import DeadlineExceeded, call_with_deadline
 from braindump_cli.errors import NotFoundError, PermissionDeniedError, UnreachableError, UsageError
 from braindump_cli.settings import CassandraSettings
 
@@ -169,31 +170,23 @@ class CassandraSession:
         # Start the negotiation at v5 (Cassandra 4.0+) instead of DSE v66: two round trips fewer per
         # connection. Set after construction so the driver may still downgrade for Cassandra 3.x.
         self._cluster.protocol_version = ProtocolVersion.V5
-        outcome: dict[str, Any] = {}
-
-        def run() -> None:
-            try:
-                outcome["session"] = self._cluster.connect()
-            except BaseException as e:  # handed to the waiting thread
-                outcome["error"] = e
-
+        where = ",".join(s.hosts) + f":{s.port}"
         # The driver tries contact points one after another, each up to connect_timeout; a daemon
         # thread lets bd give up at --timeout whatever the driver does.
-        worker = threading.Thread(target=run, name="bd-cassandra-connect", daemon=True)
-        worker.start()
-        worker.join(self._remaining())
-        where = ",".join(s.hosts) + f":{s.port}"
-        if worker.is_alive():
+        try:
+            self._session = call_with_deadline(
+                self._cluster.connect, seconds=self._remaining(), name="bd-cassandra-connect"
+            )
+        except DeadlineExceeded:
             self._shutdown_background()
             raise UnreachableError(
                 f"no Cassandra node answered at {where} within {s.timeout:g}s",
                 hint="check --hosts/--port (or BD_CASSANDRA_HOSTS) and that the nodes listen for CQL; "
                 "raise --timeout on a slow network",
-            )
-        if "error" in outcome:
+            ) from None
+        except Exception as error:
             self._shutdown_background()
-            self._raise_connect_error(outcome["error"], where)
-        self._session = outcome["session"]
+            self._raise_connect_error(error, where)
         self._wait_for_pools()
 
     def _raise_connect_error(self, err: BaseException, where: str) -> None:
