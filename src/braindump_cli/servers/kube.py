@@ -24,6 +24,7 @@ object exists (no controller-manager creates it for you).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import ssl
@@ -252,6 +253,20 @@ class KubeCluster:
                 return bool(r.status == 200)
         except (OSError, urllib.error.URLError):
             return False
+
+    def request(self, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200, 201)) -> Any:
+        """One API call as the admin (harness set-up only: bd itself talks through its adapter)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 - our own loopback apiserver
+            f"{self.server}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=self._ssl_context()) as r:  # noqa: S310
+                return json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            if e.code in ok:
+                return json.loads(e.read() or b"{}")
+            raise KubeHarnessError(f"{method} {path}: HTTP {e.code}: {e.read()[:500]!r}") from e
 
     def wait_ready(self, *, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
