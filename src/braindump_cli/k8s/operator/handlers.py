@@ -35,6 +35,7 @@ from braindump_cli.k8s.operator.model import (
     parse_spec,
 )
 from braindump_cli.k8s.operator.reconcile import Outcome, Reconciler, SpecInvalid, WaitingFor
+from braindump_cli.k8s.operator.status import job_state
 
 log = logging.getLogger("braindump_cli.k8s.operator")
 
@@ -46,6 +47,8 @@ CHILD_WATCHES: dict[str, tuple[str, str, str]] = {
     "Service": ("", "v1", "services"),
     "ConfigMap": ("", "v1", "configmaps"),
     "CronJob": ("batch", "v1", "cronjobs"),
+    # init and upgrade Jobs: their completion moves the Database on (Ready, the StatefulSet rolls)
+    "Job": ("batch", "v1", "jobs"),
 }
 
 
@@ -72,6 +75,9 @@ def needs_repair(kind: str, child: Mapping[str, Any], entry: Mapping[str, Any], 
         spec = parse_spec(entry.get("spec"))
     except InvalidSpecError:
         return None
+    if kind == "Job":
+        state = job_state(child)
+        return f"Job {state}" if state in ("complete", "failed") else None
     meta = child.get("metadata", {})
     owner = _owner(child, config) or {}
     db = DbRef(name=str(owner.get("name")), namespace=str(meta.get("namespace")), uid=str(owner.get("uid")))
