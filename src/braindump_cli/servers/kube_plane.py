@@ -19,7 +19,7 @@ What runs, and what it does for the objects bd makes:
 - KWOK (sigs.k8s.io/kwok) with its stock "fast" stages: Nodes become Ready and renew their
   Leases; a Pod goes Pending -> Running/Ready at once; a Running Pod owned by a Job Succeeds;
   a deleted Pod goes away; a PersistentVolumeClaim of StorageClass `kwok-volume` (the default
-  class here) gets a PersistentVolume and both are Bound.
+  class here, with allowVolumeExpansion) gets a PersistentVolume and both are Bound.
 - One failure stage of bd's own: a Running Pod of a Job whose `app.kubernetes.io/instance`
   label starts with `fail-` fails (exit code 1) instead of succeeding, so a Database named
   `fail-...` has Jobs that really fail through the Job controller.
@@ -256,6 +256,8 @@ class ControlPlane:
     def _apply_objects(self) -> None:
         """The default StorageClass (KWOK's `kwok-volume`) and the Nodes, created once."""
         storage_class = yaml.safe_load((self.bins.kwok_stages / STORAGE_CLASS_STAGE).read_text())
+        # claims can be grown (nothing resizes a simulated volume; the request is what changes)
+        storage_class["allowVolumeExpansion"] = True
         for body in [storage_class, *(node_body(n) for n in self.node_names)]:
             path = "/apis/storage.k8s.io/v1/storageclasses" if body["kind"] == "StorageClass" else "/api/v1/nodes"
             self.cluster.request("POST", path, body, ok=(201, 409))
