@@ -127,7 +127,7 @@ def node_body(name: str) -> dict[str, object]:
     }
 
 
-def _healthz(port: int) -> bool:
+def healthz(port: int) -> bool:
     # the component's self-signed serving cert: loopback, health only, no credentials sent
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
@@ -137,6 +137,20 @@ def _healthz(port: int) -> bool:
             return bool(r.status == 200)
     except (OSError, urllib.error.URLError):
         return False
+
+
+def ready_nodes(cluster: KubeCluster) -> set[str]:
+    """Names of the Nodes whose Ready condition is True (empty if the apiserver does not answer)."""
+    try:
+        items = cluster.request("GET", "/api/v1/nodes")["items"]
+    except (OSError, urllib.error.URLError, KubeHarnessError):
+        return set()
+    ready = set()
+    for node in items:
+        conditions = (node.get("status") or {}).get("conditions") or []
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
+            ready.add(node["metadata"]["name"])
+    return ready
 
 
 @dataclass
@@ -239,7 +253,7 @@ class ControlPlane:
             self._scheduler = spawn(self._scheduler_argv(), self.log("kube-scheduler"))
             self.progress(f"starting kwok for {self.nodes} node(s)")
             self._kwok = spawn(self._kwok_argv(), self.log("kwok"))
-            self._wait("kube-scheduler", lambda: _healthz(self.scheduler_port), "kube-scheduler", timeout)
+            self._wait("kube-scheduler", lambda: healthz(self.scheduler_port), "kube-scheduler", timeout)
             self._wait("the Nodes Ready", self.nodes_ready, "kwok", timeout)
             self._wait("the default ServiceAccount", self._default_sa_exists, "kube-controller-manager", timeout)
         except BaseException:
@@ -251,7 +265,7 @@ class ControlPlane:
     def _start_kcm(self, timeout: float) -> None:
         self.progress(f"starting kube-controller-manager (https://127.0.0.1:{self.kcm_port})")
         self._kcm = spawn(self._kcm_argv(), self.log("kube-controller-manager"))
-        self._wait("kube-controller-manager", lambda: _healthz(self.kcm_port), "kube-controller-manager", timeout)
+        self._wait("kube-controller-manager", lambda: healthz(self.kcm_port), "kube-controller-manager", timeout)
 
     def _apply_objects(self) -> None:
         """The default StorageClass (KWOK's `kwok-volume`) and the Nodes, created once."""
@@ -278,16 +292,7 @@ class ControlPlane:
         raise KubeHarnessError(f"timed out after {timeout:.0f}s waiting for {what}:\n{tail(self.log(name))}")
 
     def nodes_ready(self) -> bool:
-        try:
-            items = self.cluster.request("GET", "/api/v1/nodes")["items"]
-        except (OSError, urllib.error.URLError, KubeHarnessError):
-            return False
-        ready = set()
-        for node in items:
-            conditions = (node.get("status") or {}).get("conditions") or []
-            if any(c["type"] == "Ready" and c["status"] == "True" for c in conditions):
-                ready.add(node["metadata"]["name"])
-        return ready >= set(self.node_names)
+        return ready_nodes(self.cluster) >= set(self.node_names)
 
     def _default_sa_exists(self) -> bool:
         try:
