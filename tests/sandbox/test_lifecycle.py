@@ -2,7 +2,7 @@
 
 One sandbox per module (the whole Kubernetes control plane with one KWOK Node, PostgreSQL with
 the Airflow 3.3.2 schema and a one-node Cassandra on 127.0.0.41,
- away from the Cassandra tests' 127.0.0.1..). The first `up`
+away from the Cassandra tests' 127.0.0.1..). The first `up`
 runs as a separate `bd` process, as users run it, so the servers must outlive it.
 """
 
