@@ -82,7 +82,8 @@ def container(sts: dict[str, Any]) -> dict[str, Any]:
 
 def pods_of(api: KubeApi, ns: str, name: str) -> list[dict[str, Any]]:
     """The Database's Pods (made by the StatefulSet controller from the template's labels)."""
-    return api.list("Pod", ns, label_selector=f"app.kubernetes.io/name=database,app.kubernetes.io/instance={name}")
+    selector = f"app.kubernetes.io/name=database,app.kubernetes.io/instance={name}"
+    return list(api.request("GET", f"/api/v1/namespaces/{ns}/pods", query={"labelSelector": selector})["items"])
 
 
 def pod_ready(pod: dict[str, Any]) -> bool:
@@ -321,7 +322,7 @@ def test_backup_cronjob_fires_a_backup_job(api: KubeApi, ns: str) -> None:
     def fired() -> list[dict[str, Any]]:
         jobs = [
             j
-            for j in api.list("Job", ns)
+            for j in api.request("GET", api.path("Job", ns))["items"]
             if any(
                 r["kind"] == "CronJob" and r["uid"] == cron["metadata"]["uid"]
                 for r in j["metadata"].get("ownerReferences") or []
