@@ -41,7 +41,7 @@ import yaml
 
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._pki import TestCa, cert_pem, key_pem
-from braindump_cli.servers._proc import free_port, spawn, tail, terminate
+from braindump_cli.servers._proc import free_ports, spawn, tail, terminate
 from braindump_cli.servers.kube_build import ensure_kube_binaries
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -317,11 +317,7 @@ class KubeCluster:
 def start_kube(workdir: Path, *, progress: Progress = no_progress, timeout: float = 120.0) -> KubeCluster:
     """Build (cached) and start etcd + kube-apiserver under `workdir`; return the running cluster."""
     bins = ensure_kube_binaries(progress=progress)
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
+    ports = free_ports(3)
     cluster = KubeCluster(
         workdir=workdir,
         kube_apiserver_bin=bins.kube_apiserver,

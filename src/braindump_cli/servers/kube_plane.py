@@ -30,8 +30,6 @@ need only storage, validation and watches.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import ssl
 import subprocess
 import time
@@ -45,7 +43,7 @@ from types import TracebackType
 import yaml
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._proc import free_port, spawn, tail, terminate
+from braindump_cli.servers._proc import free_ports, spawn, tail, terminate
 from braindump_cli.servers.kube import KubeCluster, KubeHarnessError, start_kube
 from braindump_cli.servers.kube_build import KWOK_STAGES, ControlPlaneBinaries, ensure_control_plane_binaries
 
@@ -325,15 +323,6 @@ def _pid(proc: subprocess.Popen[bytes] | None) -> int | None:
     return proc.pid if proc is not None and proc.poll() is None else None
 
 
-def _three_ports() -> tuple[int, int, int]:
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
-    return ports[0], ports[1], ports[2]
-
-
 def start_control_plane(
     workdir: Path, *, nodes: int = DEFAULT_NODES, progress: Progress = no_progress, timeout: float = 180.0
 ) -> ControlPlane:
@@ -342,21 +331,8 @@ def start_control_plane(
         raise ValueError(f"nodes must be at least 1, not {nodes}")
     bins = ensure_control_plane_binaries(progress=progress)
     cluster = start_kube(workdir, progress=progress, timeout=timeout)
-    kcm, scheduler, kwok = _three_ports()
+    kcm, scheduler, kwok = free_ports(3)
     plane = ControlPlane(
         cluster, bins, nodes=nodes, kcm_port=kcm, scheduler_port=scheduler, kwok_port=kwok, progress=progress
     )
     return plane.start(timeout=timeout)
-
-
-if __name__ == "__main__":
-    import sys
-    import tempfile
-
-    with (
-        tempfile.TemporaryDirectory(prefix="bd-plane-") as tmp,
-        start_control_plane(Path(tmp), progress=lambda m: print(m, file=sys.stderr)) as plane,
-    ):
-        print(f"KUBECONFIG={plane.cluster.admin_kubeconfig}; Ctrl-C to stop", file=sys.stderr)
-        with contextlib.suppress(KeyboardInterrupt):
-            signal.pause()
