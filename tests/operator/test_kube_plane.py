@@ -9,7 +9,6 @@ from typing import Any
 import pytest
 
 from braindump_cli.k8s.operator._api import KubeApi
-from braindump_cli.k8s.operator.status import job_state
 from braindump_cli.servers.kube_build import KUBE_VERSION, KWOK_VERSION
 from braindump_cli.servers.kube_plane import ControlPlane
 from tests.operator.conftest import new_namespace, wait_for
@@ -58,17 +57,19 @@ def _job(ns: str, name: str, instance: str) -> dict[str, Any]:
     }
 
 
+def _finished(job: dict[str, Any] | None, ctype: str) -> dict[str, Any] | None:
+    """The Job once the Job controller set its final condition `ctype` (Complete or Failed)."""
+    conditions = (job or {}).get("status", {}).get("conditions") or []
+    return job if any(c["type"] == ctype and c["status"] == "True" for c in conditions) else None
+
+
 def test_jobs_complete_and_fail_by_label(kube_plane: ControlPlane, api: KubeApi) -> None:
     ns = new_namespace(api, "plane-jobs")
     api.request("POST", api.path("Job", ns), body=_job(ns, "ok", "plain"))
     api.request("POST", api.path("Job", ns), body=_job(ns, "bad", "fail-demo"))
-    ok = wait_for(
-        "Job ok Complete", lambda: (j := api.get("Job", ns, "ok")) and job_state(j) == "complete" and j, timeout=SLOW
-    )
+    ok = wait_for("Job ok Complete", lambda: _finished(api.get("Job", ns, "ok"), "Complete"), timeout=SLOW)
     assert ok["status"]["succeeded"] == 1
-    bad = wait_for(
-        "Job bad Failed", lambda: (j := api.get("Job", ns, "bad")) and job_state(j) == "failed" and j, timeout=SLOW
-    )
+    bad = wait_for("Job bad Failed", lambda: _finished(api.get("Job", ns, "bad"), "Failed"), timeout=SLOW)
     assert bad["status"]["failed"] == 1
     pods = api.request("GET", f"/api/v1/namespaces/{ns}/pods", query={"labelSelector": "job-name=bad"})["items"]
     assert [p["status"]["phase"] for p in pods] == ["Failed"]

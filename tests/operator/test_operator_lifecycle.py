@@ -405,8 +405,18 @@ def test_failing_snapshot_degrades_and_the_escape_hatch_releases(api: KubeApi, n
     delete_db(api, ns, "fail-snap")
     wait_for("snapshot Job", lambda: api.get("Job", ns, "fail-snap-snapshot"))
     # the Job controller gives up after backoffLimit failed Pods (with its own back-off between them)
-    failed = wait_for("snapshot Job Failed", lambda: job_is(api, ns, "fail-snap-snapshot", "failed"), timeout=SLOW)
-    assert failed["status"]["failed"] >= 1
+    failed = wait_for(
+        "snapshot Job Failed",
+        lambda: (
+            (j := api.get("Job", ns, "fail-snap-snapshot"))
+            and any(
+                c["type"] == "Failed" and c["status"] == "True" for c in j.get("status", {}).get("conditions") or []
+            )
+            and j
+        ),
+        timeout=SLOW,
+    )
+    assert failed["status"]["failed"] == 3  # backoffLimit 2: three Pods failed, each through KWOK
     db = wait_for(
         "SnapshotFailed",
         lambda: (d := get_db(api, ns, "fail-snap")) and d["status"]["phase"] == "SnapshotFailed" and d,
