@@ -53,8 +53,6 @@ def operator(operator_setup: OperatorSetup, module_log_dir: Path) -> Iterator[Op
         str(RESYNC),
         "--poll-seconds",
         "0.5",
-        "--snapshot-poll-seconds",
-        "1",
         "--watch-timeout",
         "20",
         "--min-version",
@@ -82,7 +80,7 @@ def container(sts: dict[str, Any]) -> dict[str, Any]:
 
 def pods_of(api: KubeApi, ns: str, name: str) -> list[dict[str, Any]]:
     """The Database's Pods (made by the StatefulSet controller from the template's labels)."""
-    selector = f"app.kubernetes.io/name=database,app.kubernetes.io/instance={name}"
+    selector = f"app.kubernetes.io/component=database,app.kubernetes.io/instance={name}"
     return list(api.request("GET", f"/api/v1/namespaces/{ns}/pods", query={"labelSelector": selector})["items"])
 
 

@@ -30,7 +30,7 @@ SLOW = 180  # a deadline for the real controllers on a loaded machine, not a tim
 
 
 def _operator(setup: OperatorSetup, log_dir: Path, name: str, ns: str) -> OperatorProcess:
-    args = ("--namespace", ns, "--standalone", "--resync-seconds", "5", "--snapshot-poll-seconds", "1")
+    args = ("--namespace", ns, "--standalone", "--resync-seconds", "5", "--poll-seconds", "1")
     return start_operator(setup.sa_kubeconfig, log_dir, name, *args, "--watch-timeout", "20")
 
 

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from collections.abc import Callable, Mapping
@@ -250,7 +251,11 @@ def build_registry(
             why = "deleted" if type == "DELETED" else needs_repair(kind, body, entries[-1], config)
             if why:
                 what = f"{kind} {body['metadata'].get('name')} {why}"
-                await asyncio.get_running_loop().run_in_executor(None, repair_owner, namespace, owner["name"], what)
+                # kopf.event reads kopf's settings from a context variable: the thread needs this context
+                context = contextvars.copy_context()
+                await asyncio.get_running_loop().run_in_executor(
+                    None, context.run, repair_owner, namespace, owner["name"], what
+                )
 
         return on_child
 
