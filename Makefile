@@ -36,7 +36,7 @@ test: lint provision
 	$(BIN)/pytest
 
 unit: install
-	$(BIN)/pytest -m "not postgres and not airflow_schema and not kube and not cassandra"
+	$(BIN)/pytest -m "not postgres and not airflow_schema and not kube and not cassandra and not install"
 
 bench: install
 	$(BIN)/python -m bench
