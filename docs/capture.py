@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli import demo
-from braindump_cli.servers._proc import terminate
+from braindump_cli.process import terminate
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = REPO / "docs" / "commands"

@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braindump_cli.servers._proc import terminate
+from braindump_cli.process import terminate
 
 AIRFLOW_VERSION = "3.3.2"
 CASSANDRA_NODES = 3  # a warm `bd sandbox up` with 3 nodes takes about a minute on 2 cores

@@ -9,7 +9,6 @@ import contextlib
 import datetime as dt
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from braindump_cli.k8s.operator._api import ApiError, KubeApi
+from braindump_cli.process import terminate
 from braindump_cli.servers.kube import KubeCluster
 from braindump_cli.settings import resolve_kube
 from tests import kube_fixtures
@@ -55,13 +55,7 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate([self.proc], timeout=30)
 
 
 def start_operator(kubeconfig: Path, log_dir: Path, name: str, *args: str) -> OperatorProcess:
