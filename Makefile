@@ -19,13 +19,13 @@ system-deps:
 	bash scripts/system-deps.sh
 
 demo: install system-deps
-	$(BIN)/python -m braindump_cli.demo
+	$(BIN)/python -m scripts.demo
 
 lint: install
-	$(BIN)/ruff check src tests bench docs/capture.py
-	$(BIN)/ruff format --check src tests bench docs/capture.py
+	$(BIN)/ruff check src tests bench scripts docs/capture.py
+	$(BIN)/ruff format --check src tests bench scripts docs/capture.py
 	$(BIN)/mypy
-	$(BIN)/mypy --strict docs/capture.py
+	$(BIN)/mypy --strict docs/capture.py scripts/demo.py
 	$(BIN)/lint-imports
 
 provision: install system-deps

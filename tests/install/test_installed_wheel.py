@@ -60,6 +60,14 @@ GROUP_FAILURES: dict[str, tuple[list[str] | None, list[str]]] = {
 }
 
 
+# What the package must not ship: the demo (scripts/demo.py) and the MariaDB harness (tests/airflow/mariadb.py).
+HARNESS_PROBE = (
+    "import importlib.util, json; "
+    "print(json.dumps([m for m in ('braindump_cli.demo', 'braindump_cli.servers.mariadb') "
+    "if importlib.util.find_spec(m)]))"
+)
+
+
 def _argv(template: list[str], kubeconfig: Path) -> list[str]:
     return [arg.replace("{kubeconfig}", str(kubeconfig)) for arg in template]
 
@@ -93,6 +101,9 @@ def test_bd_runs_from_the_wheel_without_dev_tools(installed: Installed) -> None:
     module_file, dev_tools = json.loads(proc.stdout)
     assert Path(module_file).is_relative_to(installed.venv), f"imported from {module_file}, not the installed wheel"
     assert dev_tools == [], f"the plain install pulled in dev tools: {dev_tools}"
+    harnesses = installed.run([str(installed.python), "-c", HARNESS_PROBE])
+    assert harnesses.returncode == 0, harnesses.stderr
+    assert json.loads(harnesses.stdout) == [], "test harnesses or the demo ship in the wheel"
     shown = installed.run([str(installed.python), "-m", "pip", "show", "braindump-cli"])
     assert shown.returncode == 0, shown.stderr
     assert "Editable project location" not in shown.stdout
