@@ -46,7 +46,7 @@ GROUP_FAILURES: dict[str, tuple[list[str] | None, list[str]]] = {
     ),
     "operator": (
         ["operator", "run", "--kubeconfig", "{kubeconfig}"],
-        ["operator", "run", "--workers", "0"],
+        ["operator", "manifests", "--image", "not a valid image"],
     ),
     "cassandra": (
         ["cassandra", "ring", "--hosts", "127.0.0.1", "--port", "1", "--timeout", "3"],
