@@ -81,3 +81,18 @@ def test_the_kubernetes_client_still_builds_requests_the_way_the_operator_uses()
         assert hasattr(client.rest_client.pool_manager, "request")
     finally:
         client.close()
+
+
+def test_the_cassandra_driver_still_keeps_the_initial_connect_futures() -> None:
+    """cassandra/adapter.py waits on Session._initial_connect_futures (within its deadline) so that a
+    node still connecting is not reported down. The driver ships its Python source beside the compiled
+    module; a release that renamed the attribute fails here instead of silently skipping the wait."""
+    import cassandra.cluster
+
+    import cassandra
+
+    source = Path(cassandra.cluster.__file__).with_name("cluster.py")
+    assert source.is_file(), f"cassandra-driver {cassandra.__version__} ships no cluster.py to check"
+    assert "self._initial_connect_futures = set()" in source.read_text(encoding="utf-8"), (
+        f"cassandra-driver {cassandra.__version__} moved Session._initial_connect_futures: adjust cassandra/adapter.py"
+    )
