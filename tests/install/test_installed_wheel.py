@@ -16,7 +16,8 @@ import pytest
 from tests.core.conftest import group_names
 from tests.install.conftest import Installed
 
-pytestmark = [pytest.mark.install, pytest.mark.slow]
+# The first test also pays for the session's wheel build and venv install (minutes on a cold CI machine).
+pytestmark = [pytest.mark.install, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 # A kubeconfig for an API server nobody listens on (port 1 on loopback refuses at once).
 REFUSING_KUBECONFIG = textwrap.dedent(
@@ -150,7 +151,6 @@ def test_bad_input_exits_2(installed: Installed, kubeconfig: Path, tmp_path: Pat
 
 
 @pytest.mark.kube
-@pytest.mark.timeout(900)
 def test_sandbox_kube_up_status_down(installed: Installed, tmp_path: Path) -> None:
     """The kube binaries come from the provisioned cache (`python -m braindump_cli.servers.provision`)."""
     env = {"BD_SANDBOX_DIR": str(tmp_path / "sandbox")}
