@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from scripts import demo
 
-from braindump_cli import demo
 from tests.core.conftest import run
 
 
@@ -72,7 +72,7 @@ def test_the_real_tour(tmp_path: Path) -> None:
     # its own sandbox, with Cassandra off 127.0.0.1..4 where bd's Cassandra tests may be running
     sandbox = tmp_path / "sandbox"
     proc = run(
-        [sys.executable, "-m", "braindump_cli.demo", "--cassandra-ip", "127.0.0.71"],
+        [sys.executable, "-m", "scripts.demo", "--cassandra-ip", "127.0.0.71"],
         env={"BD_SANDBOX_DIR": str(sandbox)},
         timeout=900,
     )

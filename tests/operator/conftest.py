@@ -9,7 +9,6 @@ import base64
 import contextlib
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -21,6 +20,7 @@ from typing import Any
 import pytest
 
 from braindump_cli.k8s.operator._api import ApiError, KubeApi
+from braindump_cli.process import terminate
 from braindump_cli.servers.kube import KubeCluster
 from braindump_cli.servers.kube_plane import ControlPlane
 from braindump_cli.settings import resolve_kube
@@ -56,13 +56,7 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate([self.proc], timeout=30)
 
 
 def start_operator(kubeconfig: Path, log_dir: Path, name: str, *args: str) -> OperatorProcess:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import BdError, UsageError
+from braindump_cli.process import ProcessRecord, is_alive, record_process
 from braindump_cli.progress import Progress
-from braindump_cli.sandbox._procs import ProcessRecord, is_alive, port_in_use, record_process
+from braindump_cli.sandbox._procs import port_in_use
 
 Entry = dict[str, Any]
 

@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import NotFoundError, UsageError
+from braindump_cli.process import is_alive, terminate
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.sandbox import _components as comp
-from braindump_cli.sandbox._procs import is_alive, stop_processes
 from braindump_cli.sandbox._state import STATE_FILE, load_state, locked, save_state
 
 DEFAULT_CASSANDRA_NODES = 3
@@ -272,7 +272,7 @@ def _stop_entry(name: str, entry: dict[str, Any], progress: Progress) -> list[St
     recs = list(reversed(comp.processes(entry)))  # newest first: the apiserver before its etcd
     # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM waits for clients to leave)
     sig = signal.SIGINT if name == comp.AIRFLOW else signal.SIGTERM
-    was = stop_processes(recs, sig=sig, timeout=30.0)
+    was = terminate(recs, sig=sig, timeout=30.0)
     out = []
     for rec, running in zip(recs, was, strict=True):
         if running:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+
+from braindump_cli.process import terminate as terminate  # the harnesses' `terminate`: one sequence for bd
 
 
 def free_port() -> int:
@@ -45,21 +45,6 @@ def spawn(
             start_new_session=True,
             preexec_fn=preexec_fn,
         )
-
-
-def terminate(procs: Sequence[subprocess.Popen[Any] | None], *, timeout: float = 15.0) -> None:
-    """SIGTERM every process still running, then wait for each; SIGKILL the ones that outlive `timeout`."""
-    running = [p for p in procs if p is not None and p.poll() is None]
-    for proc in running:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-    for proc in running:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout=10)
 
 
 def tail(log: Path, lines: int = 30) -> str:

@@ -1,4 +1,4 @@
-"""`make demo` / `python -m braindump_cli.demo`: a scripted tour of real `bd` commands on `bd sandbox`.
+"""`make demo` / `python -m scripts.demo`: a scripted tour of real `bd` commands on `bd sandbox`.
 
 The tour starts the sandbox (kube-apiserver + etcd, a 3-node Cassandra ring, PostgreSQL with an
 Airflow schema), then: installs the Database CRD, checks the blog post's sample object (catching
@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braindump_cli.servers._proc import terminate
+from braindump_cli.process import terminate
 
 AIRFLOW_VERSION = "3.3.2"
 CASSANDRA_NODES = 3  # a warm `bd sandbox up` with 3 nodes takes about a minute on 2 cores
@@ -196,7 +196,7 @@ SANDBOX = Section(
             ("sandbox", "up", "--kube", "--airflow", "--cassandra", "{nodes}", "--cassandra-ip", "{cassandra_ip}"),
             "Start everything (first run: builds and downloads, cached; later runs: about a minute).",
             hint="Cassandra addresses busy? Put the tour's nodes elsewhere: "
-            "python -m braindump_cli.demo --cassandra-ip 127.0.0.11 (or BD_DEMO_CASSANDRA_IP=127.0.0.11 make demo)",
+            "python -m scripts.demo --cassandra-ip 127.0.0.11 (or BD_DEMO_CASSANDRA_IP=127.0.0.11 make demo)",
         ),
         Step(("sandbox", "env"), 'What `eval "$(bd sandbox env)"` sets; every later step runs with it.'),
     ),
@@ -381,7 +381,7 @@ def stop_sandbox() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m braindump_cli.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--keep", action="store_true", help="keep the sandbox and the temporary directory (also BD_DEMO_KEEP=1)"
     )
