@@ -19,7 +19,7 @@ from pathlib import Path
 import yaml
 
 from bench._timing import Sample, interleaved, report
-from braindump_cli.k8s.crd import database_crd
+from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.servers.kube import start_kube
 
 REPEAT = 10

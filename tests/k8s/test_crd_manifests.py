@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from braindump_cli.k8s.crd import database_crd
+from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.servers.kube import KubeCluster
 from tests.k8s.conftest import Bd, as_json
 
@@ -60,12 +60,13 @@ CORPUS: dict[str, tuple[Callable[[], bytes | str], int, list[tuple[int, str, str
     ),
     "missing-kind": (lambda: yaml.safe_dump({"apiVersion": "stable.imaginedata.com/v1"}), 4, [(1, "kind", "required")]),
     "not-a-mapping": (lambda: "- a\n- b\n", 4, [(1, "", "must be a mapping")]),
+    # unparseable input is a usage error (2), as errors.py and docs/exit-codes.md say
     "malformed-yaml": (
         lambda: yaml.safe_dump(_db()) + "---\nspec: [unclosed\n",
-        4,
+        2,
         [(2, "", "YAML syntax error at line")],
     ),
-    "tabs-yaml": (lambda: "apiVersion: v1\n\tkind: x\n", 4, [(1, "", "YAML syntax error")]),
+    "tabs-yaml": (lambda: "apiVersion: v1\n\tkind: x\n", 2, [(1, "", "YAML syntax error")]),
     "empty": (lambda: "", 4, [(1, "", "the input is empty")]),
     "only-separators": (lambda: "---\n# nothing\n---\n", 4, [(1, "", "the input is empty")]),
     "ten-megabytes": (
@@ -104,7 +105,11 @@ def test_bad_manifest_corpus(case: str, mode: list[str], bd: Bd, tmp_path: Path)
     assert result.exit_code == code, (result.stdout[:2000], result.stderr)
     if code == 2:
         assert result.stdout == ""
-        assert result.stderr.startswith(f"bd: error: {path} is not UTF-8 text")
+        if not expected:
+            assert result.stderr.startswith(f"bd: error: {path} is not UTF-8 text")
+        for doc, _, words in expected:
+            assert result.stderr.startswith(f"bd: error: {path} document {doc}: {words}"), result.stderr
+            assert "\nhint: " in result.stderr
         return
     report = as_json(result)
     assert report["ok"] is False

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.k8s.crd import database_crd
+from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.k8s.schema_check import QUANTITY_PATTERN, parse_quantity, validate
 
 

@@ -33,7 +33,7 @@ def show(group: GroupOpt = None, output: OutputOpt = OutputFormat.table) -> None
 
     Example: bd crd show --group stable.imaginedata.co > database-crd.yaml
     """
-    from braindump_cli.k8s.crd import show_crd
+    from braindump_cli.k8s.crd.show import show_crd
 
     text = show_crd(group=group)
     if output is OutputFormat.table:
@@ -60,7 +60,7 @@ def install(
 
     Example: bd crd install --timeout 30
     """
-    from braindump_cli.k8s.crd import install_crd
+    from braindump_cli.k8s.crd.install import install_crd
 
     settings = opts.kube(kubeconfig, context, timeout)
     report = install_crd(settings, file=file, group=group, dry_run=dry_run, timeout=timeout, progress=info)
@@ -96,7 +96,7 @@ def check(
 
     Example: bd crd check -f database.yaml --offline
     """
-    from braindump_cli.k8s.crd import check_crd
+    from braindump_cli.k8s.crd.check import check_crd
 
     settings = None
     if not offline:
@@ -140,7 +140,7 @@ def status(
 
     Example: bd crd status databases.stable.imaginedata.com
     """
-    from braindump_cli.k8s.crd import status_crd
+    from braindump_cli.k8s.crd.status import status_crd
 
     report = status_crd(opts.kube(kubeconfig, context, timeout), name)
 
@@ -184,7 +184,7 @@ def uninstall(
 
     Example: bd crd uninstall databases.stable.imaginedata.com --yes
     """
-    from braindump_cli.k8s.crd import UninstallPlan, uninstall_crd
+    from braindump_cli.k8s.crd.uninstall import UninstallPlan, uninstall_crd
 
     def ask(plan: UninstallPlan) -> None:
         extra = f" and its {plan.resources} custom resource(s)" if plan.resources else ""

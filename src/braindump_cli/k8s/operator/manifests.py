@@ -99,7 +99,7 @@ def render_operator_manifests(
     The ClusterKopfPeering object itself is created by `bd operator run` at start-up (a custom
     resource cannot be applied in the same pass as its CRD).
     """
-    from braindump_cli.k8s.crd import database_crd
+    from braindump_cli.k8s.crd.shipped import database_crd
 
     crd = database_crd(group)
     db_group = str(crd["spec"]["group"])

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from braindump_cli.k8s.operator._api import ApiError, KubeApi, Obj, TransientApiError
+from braindump_cli.k8s.client import ApiError, KubeApi, Obj
 from braindump_cli.k8s.operator.builders import (
     DbRef,
     build_backup_cronjob,
@@ -175,7 +175,7 @@ class Reconciler:
 
         sts = None if fresh else api.get("StatefulSet", db.namespace, names.statefulset)
         if sts is not None and sts["metadata"].get("deletionTimestamp"):
-            raise TransientApiError(f"StatefulSet {names.statefulset} is still being deleted")
+            raise ApiError(f"StatefulSet {names.statefulset} is still being deleted", transient=True)
         current = _container_image(sts)
         plan = plan_image(spec.image, current, min_version=config.min_version)
         image = plan.target
@@ -333,7 +333,7 @@ class Reconciler:
             body, "Normal", "StatefulSetRecreating", f"StatefulSet {meta['name']} recreated for storage {size}", out
         )
         # The orphaning delete completes asynchronously (the garbage collector releases the pods).
-        raise TransientApiError(f"StatefulSet {meta['name']} is being recreated for storage {size}")
+        raise ApiError(f"StatefulSet {meta['name']} is being recreated for storage {size}", transient=True)
 
     # --- deletion -------------------------------------------------------------------------------
     def finalize(self, body: Mapping[str, Any]) -> Outcome:

@@ -1,0 +1,296 @@
+"""`bd crd check`: validate custom resources offline against known CRDs, then by a server-side dry run."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from braindump_cli.errors import BdTimeoutError
+from braindump_cli.k8s.client import APPLY_PATCH, ApiError, KubeApi
+from braindump_cli.k8s.crd._cluster import FIELD_MANAGER, cluster_crds, resource_path
+from braindump_cli.k8s.crd.manifests import Document, Problem, read_manifests
+from braindump_cli.k8s.crd.resolve import CrdInfo, VersionInfo, crd_info, is_crd, load_crd_file, resolve_kind
+from braindump_cli.k8s.crd.shipped import database_crd
+from braindump_cli.k8s.schema_check import validate
+from braindump_cli.progress import Progress, no_progress
+from braindump_cli.settings import KubeSettings
+
+MAX_OBJECT_BYTES = int(1.5 * 2**20)  # etcd's default request limit: larger objects are refused
+# answers that say nothing about the object: the dry run cannot go on (404 stays an error, exit 3)
+_NO_VERDICT = (0, 401, 403)
+
+
+@dataclass(frozen=True)
+class CheckReport:
+    ok: bool
+    documents: int
+    checked: int  # documents that are custom resources of a known CRD
+    server_dry_run: str  # "done", "offline", or "skipped: <why>"
+    known_crds: tuple[str, ...]
+    problems: tuple[Problem, ...]
+    schema_version: int = 1
+
+
+# --- offline --------------------------------------------------------------------------------------
+
+_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def _check_name(meta: Mapping[str, Any]) -> list[Problem]:
+    name = meta.get("name")
+    if name is None:
+        if meta.get("generateName"):
+            return []
+        return [Problem("", 0, "metadata.name", "required field is missing (or set metadata.generateName)")]
+    if not isinstance(name, str):
+        return [Problem("", 0, "metadata.name", f"must be a string, got {name!r}")]
+    if len(name) > 253 or not _NAME.fullmatch(name):
+        return [
+            Problem(
+                "",
+                0,
+                "metadata.name",
+                f"{name!r} is not a lowercase RFC 1123 subdomain (lowercase letters, digits, '-' and '.', "
+                "starting and ending with a letter or digit)",
+            )
+        ]
+    return []
+
+
+def _check_metadata(body: Mapping[str, Any], crd: CrdInfo) -> list[Problem]:
+    meta = body.get("metadata")
+    if meta is None:
+        return [Problem("", 0, "metadata.name", "required field is missing")]
+    if not isinstance(meta, dict):
+        return [Problem("", 0, "metadata", f"must be of type object, got {type(meta).__name__}")]
+    out = _check_name(meta)
+    if meta.get("namespace") is not None and crd.scope == "Cluster":
+        out.append(Problem("", 0, "metadata.namespace", f"{crd.kind} is cluster-scoped: remove the namespace"))
+    for key in ("labels", "annotations"):
+        value = meta.get(key)
+        if value is not None and not (isinstance(value, dict) and all(isinstance(v, str) for v in value.values())):
+            out.append(Problem("", 0, f"metadata.{key}", "must be a map of strings (quote numbers and booleans)"))
+    return out
+
+
+def check_document(body: Any, known: Sequence[CrdInfo]) -> tuple[list[Problem], tuple[CrdInfo, VersionInfo] | None]:
+    """Offline problems of one document (file/document fields left empty) and what it resolved to."""
+    if not isinstance(body, dict):
+        return [Problem("", 0, "", f"a Kubernetes object must be a mapping, got {type(body).__name__}")], None
+    resolved = resolve_kind(body, known)
+    if resolved is None:
+        return [], None
+    if isinstance(resolved, list):
+        return resolved, None
+    crd, ver = resolved
+    problems = _check_metadata(body, crd)
+    if ver.schema is not None:
+        problems += [Problem("", 0, p.path, p.reason) for p in validate(body, ver.schema)]
+    return problems, resolved
+
+
+# --- server-side dry run --------------------------------------------------------------------------
+
+
+def _cause_problems(err: ApiError) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for cause in err.causes:
+        path = str(cause.get("field") or "").lstrip(".")
+        if not path or path == "<nil>":
+            continue
+        message = str(cause.get("message") or cause.get("reason") or "invalid")
+        out.append((path, message.replace(f"{path} in body ", "")))
+    return out
+
+
+def _message_problems(err: ApiError) -> list[tuple[str, str]]:
+    message = str(err.body.get("message") or "")
+    out = [
+        (p.lstrip("."), "unknown field (not declared in the schema)")
+        for p in re.findall(r'unknown field "([^"]+)"', message)
+    ]
+    out += [(p.lstrip("."), "duplicate field") for p in re.findall(r'duplicate field "([^"]+)"', message)]
+    if not out and "typed patch" in message:
+        for m in re.finditer(r"(?:^|\n|: )\s*\.([\w.\-\[\]=\"]+): ([^\n]+)", message):
+            out.append((m.group(1), m.group(2).strip()))
+    if not out:
+        out.append(("", message.splitlines()[0] if message else f"rejected by the API server (HTTP {err.status})"))
+    return out
+
+
+def _server_problems(err: ApiError) -> list[tuple[str, str]]:
+    out = _cause_problems(err) or _message_problems(err)
+    seen: set[str] = set()
+    unique = []
+    for path, reason in out:
+        if path not in seen:
+            seen.add(path)
+            unique.append((path, reason))
+    return unique
+
+
+def _verdict(err: ApiError) -> list[tuple[str, str]]:
+    if err.status in _NO_VERDICT or err.status == 404:
+        raise err
+    return _server_problems(err)
+
+
+def dry_run_document(api: KubeApi, body: Mapping[str, Any], crd: CrdInfo, ver: VersionInfo) -> list[tuple[str, str]]:
+    """Problems the API server reports for creating (or, if it exists, applying) `body`, changing nothing."""
+    meta = body.get("metadata") or {}
+    namespace = str(meta.get("namespace") or "default")
+    query = {"dryRun": "All", "fieldManager": FIELD_MANAGER, "fieldValidation": "Strict"}
+    try:
+        api.request("POST", resource_path(crd, ver.name, namespace), query=query, body=dict(body))
+        return []
+    except ApiError as e:
+        if e.status != 409 or not meta.get("name"):
+            return _verdict(e)
+    try:  # it exists: validate the object as an update (CEL transition rules included)
+        api.request(
+            "PATCH",
+            resource_path(crd, ver.name, namespace, str(meta["name"])),
+            query={**query, "force": True},
+            body=dict(body),
+            content_type=APPLY_PATCH,
+        )
+        return []
+    except ApiError as e:
+        return _verdict(e)
+
+
+@dataclass
+class _Server:
+    """The dry-run side of a check: the client (None once it cannot go on) and what it found out."""
+
+    api: KubeApi | None
+    state: str
+    on_cluster: set[str] = field(default_factory=set)
+    not_installed: set[str] = field(default_factory=set)
+
+    def stop(self, why: str, progress: Progress) -> None:
+        self.state = f"skipped: {why}"
+        progress(f"server-side dry run stopped: {why}")
+        self.api = None
+
+    def final_state(self) -> str:
+        if self.not_installed and self.state == "done":
+            return f"done (skipped CRDs not on the cluster: {', '.join(sorted(self.not_installed))})"
+        return self.state
+
+
+def _known_crds(docs: Sequence[Document], crd_files: Sequence[Path | str]) -> dict[str, CrdInfo]:
+    known: dict[str, CrdInfo] = {}
+    if crd_files:
+        for path in crd_files:
+            for crd in load_crd_file(path):
+                info = crd_info(crd, str(path))
+                known[info.name] = info
+    else:
+        shipped = crd_info(database_crd(), "shipped")
+        known[shipped.name] = shipped
+    for d in docs:  # CRDs in the manifests themselves count too
+        if is_crd(d.body):
+            info = crd_info(d.body, f"{d.file}#{d.index}")
+            known[info.name] = info
+    return known
+
+
+def _connect(
+    settings: KubeSettings | None,
+    *,
+    offline: bool,
+    known: dict[str, CrdInfo],
+    prefer_files: bool,
+    progress: Progress,
+) -> _Server:
+    """Learn the cluster's CRDs (adding them to `known`); a server that cannot answer is skipped."""
+    if offline:
+        return _Server(None, "offline")
+    if settings is None:
+        return _Server(None, "skipped: no Kubernetes configuration found")
+    api = KubeApi(settings, deadline=time.monotonic() + settings.request_timeout)
+    server = _Server(api, "done")
+    try:
+        for crd in cluster_crds(api):
+            info = crd_info(crd, "cluster")
+            server.on_cluster.add(info.name)
+            if not prefer_files or info.name not in known:
+                known[info.name] = info
+    except (BdTimeoutError, ApiError) as e:
+        server.state = f"skipped: {e.message}"
+        progress(f"server-side dry run skipped: {e.message}")
+        server.api = None
+        return server
+    api.deadline = None  # from here on each dry run is bounded by the request timeout alone
+    return server
+
+
+def _dry_run(server: _Server, d: Document, target: CrdInfo, ver: VersionInfo, progress: Progress) -> list[Problem]:
+    if server.api is None:
+        return []
+    if target.name not in server.on_cluster:
+        server.not_installed.add(target.name)
+        return []
+    try:
+        found = dry_run_document(server.api, d.body, target, ver)
+    except BdTimeoutError as e:
+        server.stop(e.message, progress)
+        return []
+    except ApiError as e:
+        if e.status not in _NO_VERDICT:
+            raise
+        server.stop(e.message, progress)
+        return []
+    return [Problem(d.file, d.index, path, reason, "server") for path, reason in found]
+
+
+def _check_one(
+    d: Document, known: Sequence[CrdInfo], server: _Server, progress: Progress
+) -> tuple[list[Problem], bool]:
+    """Problems of one document, and whether it was a custom resource of a known CRD."""
+    found, resolved = check_document(d.body, known)
+    problems = [Problem(d.file, d.index, p.path, p.reason) for p in found]
+    if resolved is None:
+        return problems, False
+    if d.size > MAX_OBJECT_BYTES:
+        reason = f"object is {d.size / 2**20:.1f} MiB; the API server stores at most 1.5 MiB per object"
+        return [*problems, Problem(d.file, d.index, "", reason)], True
+    offline_paths = {p.path for p in found}
+    problems += [p for p in _dry_run(server, d, *resolved, progress) if p.path not in offline_paths]
+    return problems, True
+
+
+def check_crd(
+    sources: Sequence[str],
+    *,
+    crd_files: Sequence[Path | str] = (),
+    settings: KubeSettings | None = None,
+    offline: bool = False,
+    stdin: BinaryIO | None = None,
+    progress: Progress = no_progress,
+) -> CheckReport:
+    """Validate custom resources offline against known CRDs, then by a server-side dry run."""
+    docs, problems = read_manifests(sources, stdin=stdin)
+    known = _known_crds(docs, crd_files)
+    server = _connect(settings, offline=offline, known=known, prefer_files=bool(crd_files), progress=progress)
+    known_list = list(known.values())
+    checked = 0
+    for d in docs:
+        if is_crd(d.body):
+            continue
+        found, was_checked = _check_one(d, known_list, server, progress)
+        problems += found
+        checked += was_checked
+    return CheckReport(
+        ok=not problems,
+        documents=len(docs),
+        checked=checked,
+        server_dry_run=server.final_state(),
+        known_crds=tuple(sorted(known)),
+        problems=tuple(sorted(problems, key=lambda p: (p.file, p.document))),
+    )
