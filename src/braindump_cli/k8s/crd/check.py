@@ -12,16 +12,30 @@ from typing import Any, BinaryIO
 from braindump_cli.errors import BdTimeoutError
 from braindump_cli.k8s.client import APPLY_PATCH, ApiError, KubeApi
 from braindump_cli.k8s.crd._cluster import FIELD_MANAGER, cluster_crds, resource_path
+from braindump_cli.k8s.crd.cel import MISSING, validate_rules
+from braindump_cli.k8s.crd.defaults import prepare
 from braindump_cli.k8s.crd.manifests import Document, Problem, read_manifests
+from braindump_cli.k8s.crd.ratchet import BLOCKING, unchanged
 from braindump_cli.k8s.crd.resolve import CrdInfo, VersionInfo, crd_info, is_crd, load_crd_file, resolve_kind
 from braindump_cli.k8s.crd.shipped import database_crd
-from braindump_cli.k8s.schema_check import validate
+from braindump_cli.k8s.schema_check import SchemaProblem, validate
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import KubeSettings
 
 MAX_OBJECT_BYTES = int(1.5 * 2**20)  # etcd's default request limit: larger objects are refused
 # answers that say nothing about the object: the dry run cannot go on (404 stays an error, exit 3)
 _NO_VERDICT = (0, 401, 403)
+
+
+@dataclass(frozen=True)
+class CheckedObject:
+    """A custom resource the check resolved to a known CRD."""
+
+    file: str
+    document: int
+    group: str
+    kind: str
+    name: str
 
 
 @dataclass(frozen=True)
@@ -32,7 +46,32 @@ class CheckReport:
     server_dry_run: str  # "done", "offline", or "skipped: <why>"
     known_crds: tuple[str, ...]
     problems: tuple[Problem, ...]
+    objects: tuple[CheckedObject, ...] = ()
     schema_version: int = 1
+
+
+def to_statuses(report: CheckReport) -> list[dict[str, Any]]:
+    """Per checked object, the `Status` the API server answers a create with (`-o status`):
+    Success (code 201), or Failure 422 `Invalid` with `details.causes[].field/reason/message`."""
+    out = []
+    for obj in report.objects:
+        mine = [p for p in report.problems if (p.file, p.document) == (obj.file, obj.document)]
+        status: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}}
+        details = {"name": obj.name, "group": obj.group, "kind": obj.kind}
+        if not mine:
+            status.update(status="Success", code=201, details=details)
+        else:
+            causes = [{"reason": p.type, "message": p.reason, "field": p.path} for p in mine]
+            listed = ", ".join(f"{p.path or '<nil>'}: {p.reason}" for p in mine)
+            status.update(
+                status="Failure",
+                message=f'{obj.kind}.{obj.group} "{obj.name}" is invalid: [{listed}]',
+                reason="Invalid",
+                details={**details, "causes": causes},
+                code=422,
+            )
+        out.append({"file": obj.file, "document": obj.document, "status": status})
+    return out
 
 
 # --- offline --------------------------------------------------------------------------------------
@@ -77,8 +116,27 @@ def _check_metadata(body: Mapping[str, Any], crd: CrdInfo) -> list[Problem]:
     return out
 
 
-def check_document(body: Any, known: Sequence[CrdInfo]) -> tuple[list[Problem], tuple[CrdInfo, VersionInfo] | None]:
-    """Offline problems of one document (file/document fields left empty) and what it resolved to."""
+def _schema_problems(body: Mapping[str, Any], schema: Mapping[str, Any], old: Any) -> list[SchemaProblem]:
+    """The server's order: drop nulls and default, validate the schema, then (unless a blocking
+    problem makes it unsafe, as on the server) the CEL rules; on an update, ratchet."""
+    prepared = prepare(body, schema)
+    old_prepared = prepare(old, schema) if isinstance(old, Mapping) else MISSING
+    found = validate(prepared, schema)
+    if old_prepared is not MISSING:
+        found = [p for p in found if not unchanged(p, prepared, old_prepared)]
+    if not any(p.type in BLOCKING for p in found):
+        found += validate_rules(prepared, schema, old=old_prepared)
+    return found
+
+
+def check_document(
+    body: Any, known: Sequence[CrdInfo], *, old: Mapping[str, Any] | None = None
+) -> tuple[list[Problem], tuple[CrdInfo, VersionInfo] | None]:
+    """Offline problems of one document (file/document fields left empty) and what it resolved to.
+
+    With `old`, `body` is checked as an update of it: transition rules run, and problems of values
+    that did not change are ratcheted (allowed), as the API server does.
+    """
     if not isinstance(body, dict):
         return [Problem("", 0, "", f"a Kubernetes object must be a mapping, got {type(body).__name__}")], None
     resolved = resolve_kind(body, known)
@@ -89,7 +147,7 @@ def check_document(body: Any, known: Sequence[CrdInfo]) -> tuple[list[Problem], 
     crd, ver = resolved
     problems = _check_metadata(body, crd)
     if ver.schema is not None:
-        problems += [Problem("", 0, p.path, p.reason) for p in validate(body, ver.schema)]
+        problems += [Problem("", 0, p.path, p.reason, type=p.type) for p in _schema_problems(body, ver.schema, old)]
     return problems, resolved
 
 
@@ -249,12 +307,28 @@ def _dry_run(server: _Server, d: Document, target: CrdInfo, ver: VersionInfo, pr
     return [Problem(d.file, d.index, path, reason, "server") for path, reason in found]
 
 
+def object_key(body: Any) -> tuple[str, str, str, str] | None:
+    """What pairs a new document with its old version: apiVersion group, kind, namespace, name."""
+    if not isinstance(body, dict) or not isinstance(body.get("metadata"), dict):
+        return None
+    meta = body["metadata"]
+    group = str(body.get("apiVersion") or "").rpartition("/")[0]
+    return group, str(body.get("kind") or ""), str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _old_objects(old_sources: Sequence[str], stdin: BinaryIO | None) -> dict[tuple[str, str, str, str], Any]:
+    if not old_sources:
+        return {}
+    docs, _ = read_manifests(old_sources, stdin=stdin)
+    return {key: d.body for d in docs if (key := object_key(d.body)) is not None}
+
+
 def _check_one(
-    d: Document, known: Sequence[CrdInfo], server: _Server, progress: Progress
+    d: Document, known: Sequence[CrdInfo], server: _Server, progress: Progress, old: Any = None
 ) -> tuple[list[Problem], bool]:
     """Problems of one document, and whether it was a custom resource of a known CRD."""
-    found, resolved = check_document(d.body, known)
-    problems = [Problem(d.file, d.index, p.path, p.reason) for p in found]
+    found, resolved = check_document(d.body, known, old=old)
+    problems = [Problem(d.file, d.index, p.path, p.reason, type=p.type) for p in found]
     if resolved is None:
         return problems, False
     if d.size > MAX_OBJECT_BYTES:
@@ -271,25 +345,36 @@ def check_crd(
     crd_files: Sequence[Path | str] = (),
     settings: KubeSettings | None = None,
     offline: bool = False,
+    old_sources: Sequence[str] = (),
     stdin: BinaryIO | None = None,
     progress: Progress = no_progress,
 ) -> CheckReport:
-    """Validate custom resources offline against known CRDs, then by a server-side dry run."""
+    """Validate custom resources offline against known CRDs, then by a server-side dry run.
+
+    With `old_sources`, each document that has an old version there (same group, kind, namespace
+    and name) is checked as an update of it (transition rules, ratcheting).
+    """
     docs, problems = read_manifests(sources, stdin=stdin)
+    olds = _old_objects(old_sources, stdin)
     known = _known_crds(docs, crd_files)
     server = _connect(settings, offline=offline, known=known, prefer_files=bool(crd_files), progress=progress)
     known_list = list(known.values())
+    objects: list[CheckedObject] = []
     checked = 0
     for d in docs:
         if is_crd(d.body):
             continue
-        found, was_checked = _check_one(d, known_list, server, progress)
+        key = object_key(d.body)
+        found, was_checked = _check_one(d, known_list, server, progress, olds.get(key) if key else None)
         problems += found
         checked += was_checked
+        if was_checked and key is not None:
+            objects.append(CheckedObject(d.file, d.index, key[0], key[1], key[3]))
     return CheckReport(
         ok=not problems,
         documents=len(docs),
         checked=checked,
+        objects=tuple(objects),
         server_dry_run=server.final_state(),
         known_crds=tuple(sorted(known)),
         problems=tuple(sorted(problems, key=lambda p: (p.file, p.document))),

@@ -37,6 +37,7 @@ class Problem:
     path: str
     reason: str
     source: str = "offline"  # offline | server
+    type: str = "FieldValueInvalid"  # the API server's cause reason (FieldValueRequired, ...)
 
 
 def read_source(source: str, stdin: BinaryIO | None) -> tuple[str, bytes]:
