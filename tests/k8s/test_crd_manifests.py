@@ -138,6 +138,10 @@ def test_valid_stream_from_stdin_with_builtin_objects(bd: Bd) -> None:
         "server_dry_run": "offline",
         "known_crds": ["databases.stable.imaginedata.com"],
         "problems": [],
+        "objects": [
+            {"file": "<stdin>", "document": i, "group": "stable.imaginedata.com", "kind": "Database", "name": "corpus"}
+            for i in (1, 3)
+        ],
         "schema_version": 1,
     }
     table = bd("crd", "check", "-f", "-", "--offline", input=text)

@@ -115,9 +115,6 @@ class _Validator:
                 )
             ]
         out += self._enum(value, schema, path)
-        if schema.get("pattern") in _QUANTITY_PATTERNS and _is_type(value, "integer"):
-            # an integer quantity obeys the same grammar (the CRD says so with a CEL rule)
-            out += self._string(str(int(value)), {"pattern": schema["pattern"]}, path)
         if isinstance(value, str):
             out += self._string(value, schema, path)
         elif _is_type(value, "number"):

@@ -116,12 +116,24 @@ def _check_metadata(body: Mapping[str, Any], crd: CrdInfo) -> list[Problem]:
     return out
 
 
-def _schema_problems(body: Mapping[str, Any], schema: Mapping[str, Any], old: Any) -> list[SchemaProblem]:
+def _without_status(body: Any) -> Any:
+    return {k: v for k, v in body.items() if k != "status"} if isinstance(body, Mapping) else body
+
+
+def _schema_problems(
+    body: Mapping[str, Any], schema: Mapping[str, Any], old: Any, *, status_subresource: bool
+) -> list[SchemaProblem]:
     """The server's order: drop nulls and default, validate the schema, then (unless a blocking
-    problem makes it unsafe, as on the server) the CEL rules; on an update, ratchet."""
+    problem makes it unsafe, as on the server) the CEL rules; on an update, ratchet.
+
+    With a status subresource, a create or update of the object ignores `status` (only the strict
+    decoder still refuses unknown fields in it), as the server does."""
+    found = validate(prepare(body, schema), schema)
+    if status_subresource:
+        found = [p for p in found if not p.path.startswith("status") or p.type == "FieldValueNotFound"]
+        body, old = _without_status(body), _without_status(old)
     prepared = prepare(body, schema)
     old_prepared = prepare(old, schema) if isinstance(old, Mapping) else MISSING
-    found = validate(prepared, schema)
     if old_prepared is not MISSING:
         found = [p for p in found if not unchanged(p, prepared, old_prepared)]
     if not any(p.type in BLOCKING for p in found):
@@ -147,7 +159,8 @@ def check_document(
     crd, ver = resolved
     problems = _check_metadata(body, crd)
     if ver.schema is not None:
-        problems += [Problem("", 0, p.path, p.reason, type=p.type) for p in _schema_problems(body, ver.schema, old)]
+        found = _schema_problems(body, ver.schema, old, status_subresource=ver.status_subresource)
+        problems += [Problem("", 0, p.path, p.reason, type=p.type) for p in found]
     return problems, resolved
 
 
@@ -180,7 +193,7 @@ def _message_problems(err: ApiError) -> list[tuple[str, str]]:
     return out
 
 
-def _server_problems(err: ApiError) -> list[tuple[str, str]]:
+def server_problems(err: ApiError) -> list[tuple[str, str]]:
     out = _cause_problems(err) or _message_problems(err)
     seen: set[str] = set()
     unique = []
@@ -194,7 +207,7 @@ def _server_problems(err: ApiError) -> list[tuple[str, str]]:
 def _verdict(err: ApiError) -> list[tuple[str, str]]:
     if err.status in _NO_VERDICT or err.status == 404:
         raise err
-    return _server_problems(err)
+    return server_problems(err)
 
 
 def dry_run_document(api: KubeApi, body: Mapping[str, Any], crd: CrdInfo, ver: VersionInfo) -> list[tuple[str, str]]:

@@ -1,0 +1,197 @@
+"""Differential proof of `bd crd check` offline: its verdicts and field paths against the real
+kube-apiserver's dry run (fieldValidation=Strict), for creates and for updates (`--old`).
+
+The corpora are seeded (tests/k8s/crd_corpus.py); the figures are printed (run with -s) and go in
+docs/crd.md.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from braindump_cli.k8s.client import ApiError, KubeApi
+from braindump_cli.k8s.crd.check import check_document, dry_run_document, server_problems
+from braindump_cli.k8s.crd.resolve import CrdInfo, crd_info
+from braindump_cli.k8s.crd.shipped import database_crd
+from braindump_cli.servers.kube import KubeCluster
+from tests.k8s import crd_corpus
+from tests.k8s.conftest import Bd
+
+pytestmark = [pytest.mark.kube, pytest.mark.slow]
+
+WIDGET_CRD = Path(__file__).parent / "data" / "widget-crd.yaml"
+SEED = 20261201
+
+
+@dataclass
+class Tally:
+    """Offline against the server, object by object."""
+
+    total: int = 0
+    verdicts_agree: int = 0
+    false_accepts: list[str] = field(default_factory=list)  # the server rejected, bd passed
+    false_rejects: list[str] = field(default_factory=list)
+    rejected_both: int = 0
+    same_paths: int = 0
+    path_diffs: list[str] = field(default_factory=list)
+
+    def add(self, label: str, offline: set[str], server: set[str] | None) -> None:
+        """`server` None: accepted; a set of paths: rejected."""
+        self.total += 1
+        bd_rejects = bool(offline)
+        if bd_rejects == (server is not None):
+            self.verdicts_agree += 1
+        elif server is not None:
+            self.false_accepts.append(f"{label}: server {sorted(server)}")
+        else:
+            self.false_rejects.append(f"{label}: bd {sorted(offline)}")
+        if bd_rejects and server is not None:
+            self.rejected_both += 1
+            if offline == server:
+                self.same_paths += 1
+            else:
+                self.path_diffs.append(f"{label}: bd {sorted(offline)} server {sorted(server)}")
+
+    def report(self, what: str) -> str:
+        paths = self.same_paths / self.rejected_both if self.rejected_both else 1.0
+        lines = [
+            f"{what}: {self.total} objects, verdicts agree {self.verdicts_agree}/{self.total} "
+            f"({100 * self.verdicts_agree / self.total:.1f}%), false accepts {len(self.false_accepts)}, "
+            f"false rejects {len(self.false_rejects)}, identical field paths {self.same_paths}/{self.rejected_both} "
+            f"({100 * paths:.1f}%)",
+            *(f"  false accept: {x}" for x in self.false_accepts),
+            *(f"  false reject: {x}" for x in self.false_rejects),
+            *(f"  paths differ: {x}" for x in self.path_diffs),
+        ]
+        return "\n".join(lines)
+
+    def assert_goal(self) -> None:
+        assert not self.false_accepts, self.report("false accepts")
+        assert self.verdicts_agree == self.total, self.report("verdicts")
+        assert self.same_paths >= 0.95 * self.rejected_both, self.report("field paths")
+
+
+def _server_paths(problems: list[tuple[str, str]]) -> set[str] | None:
+    return {path for path, _ in problems} if problems else None
+
+
+def _offline_paths(body: dict[str, Any], info: CrdInfo, old: dict[str, Any] | None = None) -> set[str]:
+    found, resolved = check_document(copy.deepcopy(body), [info], old=old)
+    assert resolved is not None
+    return {p.path for p in found}
+
+
+def _install(bd: Bd, kube_cluster: KubeCluster, path: Path | None) -> None:
+    args = ["crd", "install", "--kubeconfig", str(kube_cluster.admin_kubeconfig)]
+    result = bd(*args, *(["-f", str(path)] if path else []))
+    assert result.exit_code == 0, result.stderr
+
+
+@pytest.fixture(scope="module")
+def widget(bd: Bd, kube_cluster: KubeCluster) -> CrdInfo:
+    _install(bd, kube_cluster, WIDGET_CRD)
+    return crd_info(yaml.safe_load(WIDGET_CRD.read_text()), str(WIDGET_CRD))
+
+
+@pytest.fixture(scope="module")
+def database(bd: Bd, kube_cluster: KubeCluster) -> CrdInfo:
+    _install(bd, kube_cluster, None)
+    return crd_info(database_crd(), "shipped")
+
+
+def _creates(api: KubeApi, info: CrdInfo, objects: list[tuple[str, dict[str, Any]]], ns: str) -> Tally:
+    tally = Tally()
+    ver = info.versions[0]
+    for label, obj in objects:
+        obj["metadata"]["namespace"] = ns
+        tally.add(label, _offline_paths(obj, info), _server_paths(dry_run_document(api, obj, info, ver)))
+    return tally
+
+
+def test_widget_creates_agree_with_the_server(widget: CrdInfo, admin_api: KubeApi, test_namespace: str) -> None:
+    objects = crd_corpus.corpus(crd_corpus.WIDGET_BASE, crd_corpus.WIDGET_MUTATIONS, count=300, seed=SEED)
+    tally = _creates(admin_api, widget, objects, test_namespace)
+    print(tally.report("Widget CRD (creates)"))
+    tally.assert_goal()
+
+
+DB_BASE: dict[str, Any] = {
+    "apiVersion": "stable.imaginedata.com/v1",
+    "kind": "Database",
+    "metadata": {"name": "d"},
+    "spec": {"name": "appdb", "port": 5432, "storage-size": "1Gi", "image": "postgres:16.4", "replicas": 1},
+}
+_s = crd_corpus._set
+_d = crd_corpus._delete
+DB_MUTATIONS = [
+    _s("spec.port", "5432"),
+    _s("spec.port", 0),
+    _s("spec.port", 70000),
+    _s("spec.replicas", -1),
+    _s("spec.replicas", None),
+    _s("spec.image", ""),
+    _s("spec.storage-size", "10 GB"),
+    _s("spec.storage-size", -3),
+    _s("spec.storage-size", "-1Gi"),
+    _s("spec.storage-size", 0),
+    _s("spec.storage-size", "0"),
+    _s("spec.storage-size", "1e3"),
+    _s("spec.storage-size", "500m"),
+    _s("spec.storage-size", None),
+    _s("spec.nmae", "typo"),
+    _s("spec.backup", {"retention": 3}),
+    _s("spec.backup", {"schedule": "0 3 * * *", "retention": 0}),
+    _s("spec.backup", {"schedule": "0 3 * * *", "extra": 1}),
+    _s("spec.name", "has space"),
+    _s("spec.name", "appdb\n"),
+    _d("spec.image"),
+    _d("spec.port"),
+    _s("metadata.name", "Bad_Name"),
+    _s("metadata.annotations", {"a": "b"}),
+    _s("status", {"phase": "Hacked"}),
+]
+
+
+def test_database_creates_agree_with_the_server(database: CrdInfo, admin_api: KubeApi, test_namespace: str) -> None:
+    objects = crd_corpus.corpus(DB_BASE, DB_MUTATIONS, count=120, seed=SEED)
+    tally = _creates(admin_api, database, objects, test_namespace)
+    print(tally.report("Database CRD (creates)"))
+    tally.assert_goal()
+
+
+def _update_dry_run(api: KubeApi, path: str, new: dict[str, Any]) -> set[str] | None:
+    query = {"dryRun": "All", "fieldValidation": "Strict"}
+    try:
+        api.request("PUT", path, query=query, body=new)
+    except ApiError as e:
+        if e.status in (0, 401, 403, 404):
+            raise
+        return {p for p, _ in server_problems(e)}
+    return None
+
+
+def test_widget_updates_agree_with_the_server(widget: CrdInfo, admin_api: KubeApi, test_namespace: str) -> None:
+    tally = Tally()
+    base = f"/apis/cel.bd.test/v1/namespaces/{test_namespace}/widgets"
+    for i, (label, new_spec) in enumerate(
+        crd_corpus.corpus(crd_corpus.WIDGET_BASE, crd_corpus.WIDGET_UPDATES, count=40, seed=SEED)
+    ):
+        old = copy.deepcopy(crd_corpus.WIDGET_BASE)
+        old["metadata"] = {"name": f"upd-{i}", "namespace": test_namespace}
+        stored = admin_api.request("POST", base, body=old)
+        new = copy.deepcopy(new_spec)
+        new["metadata"] = {**stored["metadata"]}
+        tally.add(
+            f"update {label}",
+            _offline_paths(new, widget, old=stored),
+            _update_dry_run(admin_api, f"{base}/upd-{i}", new),
+        )
+        admin_api.request("DELETE", f"{base}/upd-{i}")
+    print(tally.report("Widget CRD (updates with --old)"))
+    tally.assert_goal()
