@@ -212,7 +212,62 @@ def corpus(base: Obj, mutations: list[Mutation], *, count: int, seed: int) -> li
         obj = copy.deepcopy(base)
         obj["metadata"] = {**obj["metadata"], "name": f"{obj['metadata']['name']}-{i}"}
         for m in plan:
-            with contextlib.suppress(KeyError, IndexError, TypeError):
+            with contextlib.suppress(KeyError, IndexError, TypeError, AttributeError):
                 m(obj)  # may find its place removed by an earlier mutation
         out.append((" & ".join(m.__name__ for m in plan) or "valid", obj))
+    return out
+
+
+def _leaf_mutations(path: str, value: Any, schema: Any) -> list[Mutation]:
+    out: list[Mutation] = [_set(path, None)]
+    if isinstance(value, bool):
+        out.append(_set(path, "yes"))
+    elif isinstance(value, int):
+        out += [_set(path, "x"), _set(path, -1), _set(path, 2**40)]
+    elif isinstance(value, str):
+        out += [_set(path, 123), _set(path, ""), _set(path, "x" * 300), _set(path, "Bad Value!\n")]
+    if isinstance(schema, dict) and schema.get("enum"):
+        out.append(_set(path, "BdBogus"))
+    return out
+
+
+def _sub(schema: Any, key: str | int) -> Any:
+    if not isinstance(schema, dict):
+        return None
+    if isinstance(key, int):
+        return schema.get("items")
+    props = schema.get("properties") or {}
+    return props.get(key) or (
+        schema.get("additionalProperties") if isinstance(schema.get("additionalProperties"), dict) else None
+    )
+
+
+def schema_mutations(base: Obj, schema: Any) -> list[Mutation]:
+    """Mutations of every place of `base` the schema describes: wrong types, nulls, bounds, enum
+    values, a bad pattern, an unknown field in every object, every required field removed, and a
+    duplicate of every list entry."""
+    out: list[Mutation] = []
+
+    def walk(value: Any, sub: Any, path: str) -> None:
+        if isinstance(value, dict):
+            if path:
+                out.append(_set(f"{path}.bdUnknown", 1))
+                out.append(_set(path, "not-an-object"))
+            for name in (sub or {}).get("required") or []:
+                if name in value and path:
+                    out.append(_delete(f"{path}.{name}"))
+            for key, item in value.items():
+                if not path and key in ("apiVersion", "kind", "metadata"):
+                    continue
+                walk(item, _sub(sub, key), f"{path}.{key}" if path else key)
+        elif isinstance(value, list):
+            out.append(_set(path, "not-a-list"))
+            if value:
+                out.append(_set(path, [*value, copy.deepcopy(value[0])]))
+            for i, item in enumerate(value):
+                walk(item, _sub(sub, i), f"{path}[{i}]")
+        else:
+            out.extend(_leaf_mutations(path, value, sub))
+
+    walk(base, schema, "")
     return out

@@ -20,7 +20,7 @@ from braindump_cli.k8s.crd.check import check_document, dry_run_document, server
 from braindump_cli.k8s.crd.resolve import CrdInfo, crd_info
 from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.servers.kube import KubeCluster
-from tests.k8s import crd_corpus
+from tests.k8s import crd_corpus, real_crds
 from tests.k8s.conftest import Bd
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]
@@ -194,4 +194,41 @@ def test_widget_updates_agree_with_the_server(widget: CrdInfo, admin_api: KubeAp
         )
         admin_api.request("DELETE", f"{base}/upd-{i}")
     print(tally.report("Widget CRD (updates with --old)"))
+    tally.assert_goal()
+
+
+def _real(bd: Bd, kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory, crd: dict[str, Any]) -> CrdInfo:
+    path = tmp_path_factory.mktemp("crds") / f"{crd['metadata']['name']}.yaml"
+    path.write_text(yaml.safe_dump(crd))
+    _install(bd, kube_cluster, path)
+    return crd_info(crd, str(path))
+
+
+REAL = {
+    "jobset": (real_crds.jobset_crd, real_crds.JOBSET_BASE),
+    "certificate": (lambda: real_crds.cert_manager_crd("certificates"), real_crds.CERTIFICATE_BASE),
+    "issuer": (lambda: real_crds.cert_manager_crd("issuers"), real_crds.ISSUER_BASE),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REAL))
+def test_real_world_crds_agree_with_the_server(
+    name: str,
+    bd: Bd,
+    kube_cluster: KubeCluster,
+    tmp_path_factory: pytest.TempPathFactory,
+    admin_api: KubeApi,
+    test_namespace: str,
+) -> None:
+    load, base = REAL[name]
+    crd = load()
+    info = _real(bd, kube_cluster, tmp_path_factory, crd)
+    version = next(v for v in info.versions if v.name == base["apiVersion"].split("/")[1])
+    mutations = crd_corpus.schema_mutations(base, version.schema)
+    objects = crd_corpus.corpus(base, mutations, count=max(150, len(mutations) + 20), seed=SEED)
+    tally = Tally()
+    for label, obj in objects:
+        obj["metadata"]["namespace"] = test_namespace
+        tally.add(label, _offline_paths(obj, info), _server_paths(dry_run_document(admin_api, obj, info, version)))
+    print(tally.report(f"{info.kind} ({info.name}, creates)"))
     tally.assert_goal()
