@@ -242,6 +242,21 @@ def _sub(schema: Any, key: str | int) -> Any:
     )
 
 
+def _object_mutations(value: Obj, sub: Any, path: str) -> list[Mutation]:
+    out: list[Mutation] = []
+    if path:
+        out += [_set(f"{path}.bdUnknown", 1), _set(path, "not-an-object")]
+        out += [_delete(f"{path}.{name}") for name in (sub or {}).get("required") or [] if name in value]
+    return out
+
+
+def _list_mutations(value: list[Any], path: str) -> list[Mutation]:
+    out = [_set(path, "not-a-list")]
+    if value:
+        out.append(_set(path, [*value, copy.deepcopy(value[0])]))
+    return out
+
+
 def schema_mutations(base: Obj, schema: Any) -> list[Mutation]:
     """Mutations of every place of `base` the schema describes: wrong types, nulls, bounds, enum
     values, a bad pattern, an unknown field in every object, every required field removed, and a
@@ -250,20 +265,12 @@ def schema_mutations(base: Obj, schema: Any) -> list[Mutation]:
 
     def walk(value: Any, sub: Any, path: str) -> None:
         if isinstance(value, dict):
-            if path:
-                out.append(_set(f"{path}.bdUnknown", 1))
-                out.append(_set(path, "not-an-object"))
-            for name in (sub or {}).get("required") or []:
-                if name in value and path:
-                    out.append(_delete(f"{path}.{name}"))
+            out.extend(_object_mutations(value, sub, path))
             for key, item in value.items():
-                if not path and key in ("apiVersion", "kind", "metadata"):
-                    continue
-                walk(item, _sub(sub, key), f"{path}.{key}" if path else key)
+                if path or key not in ("apiVersion", "kind", "metadata"):
+                    walk(item, _sub(sub, key), f"{path}.{key}" if path else key)
         elif isinstance(value, list):
-            out.append(_set(path, "not-a-list"))
-            if value:
-                out.append(_set(path, [*value, copy.deepcopy(value[0])]))
+            out.extend(_list_mutations(value, path))
             for i, item in enumerate(value):
                 walk(item, _sub(sub, i), f"{path}[{i}]")
         else:

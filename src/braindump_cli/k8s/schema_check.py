@@ -195,85 +195,33 @@ class _Validator:
         if "minItems" in schema and len(value) < int(schema["minItems"]):
             out.append(SchemaProblem(path, f"must have at least {schema['minItems']} items, got {len(value)}"))
         if "maxItems" in schema and len(value) > int(schema["maxItems"]):
-            out.append(
-                SchemaProblem(
-                    path, f"must have at most {schema['maxItems']} items, got {len(value)}", "FieldValueTooMany"
-                )
-            )
+            too_many = f"must have at most {schema['maxItems']} items, got {len(value)}"
+            out.append(SchemaProblem(path, too_many, "FieldValueTooMany"))
         items = schema.get("items")
         if isinstance(items, Mapping):
             for i, item in enumerate(value):
                 out += self.node(item, items, f"{path}[{i}]", root=False, check_unknown=check_unknown)
-        list_type = schema.get("x-kubernetes-list-type")
-        if list_type == "map":
-            keys = list(schema.get("x-kubernetes-list-map-keys") or [])
-            seen: dict[str, int] = {}
-            for i, item in enumerate(value):
-                if not isinstance(item, dict):
-                    continue
-                key = json.dumps([item.get(k) for k in keys], default=str)
-                if key in seen:
-                    what = ", ".join(f"{k}={_show(item.get(k))}" for k in keys)
-                    out.append(
-                        SchemaProblem(
-                            f"{path}[{i}]",
-                            f"duplicate entry with {what} (also at [{seen[key]}])",
-                            "FieldValueDuplicate",
-                        )
-                    )
-                seen.setdefault(key, i)
-        elif list_type == "set" or schema.get("uniqueItems"):
-            seen_values: dict[str, int] = {}
-            for i, item in enumerate(value):
-                key = json.dumps(item, sort_keys=True, default=str)
-                if key in seen_values:
-                    out.append(
-                        SchemaProblem(
-                            f"{path}[{i}]",
-                            f"duplicate value {_show(item)} (also at [{seen_values[key]}])",
-                            "FieldValueDuplicate",
-                        )
-                    )
-                seen_values.setdefault(key, i)
-        return out
+        return out + _duplicates(value, schema, path)
 
     def _object(
         self, value: dict[str, Any], schema: Schema, path: str, root: bool, check_unknown: bool
     ) -> list[SchemaProblem]:
-        out = []
+        out = _object_shape(value, schema, path)
         props: Mapping[str, Schema] = schema.get("properties") or {}
-        for name in schema.get("required") or []:
-            if name not in value and "default" not in props.get(name, {}):
-                out.append(SchemaProblem(child(path, name), "required field is missing", "FieldValueRequired"))
-        if "minProperties" in schema and len(value) < int(schema["minProperties"]):
-            out.append(SchemaProblem(path, f"must have at least {schema['minProperties']} fields"))
-        if "maxProperties" in schema and len(value) > int(schema["maxProperties"]):
-            out.append(SchemaProblem(path, f"must have at most {schema['maxProperties']} fields", "FieldValueTooMany"))
         additional = schema.get("additionalProperties")
         embedded = bool(schema.get("x-kubernetes-embedded-resource"))
         preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
-        if embedded:
-            for name in ("apiVersion", "kind"):
-                if not value.get(name):
-                    out.append(
-                        SchemaProblem(
-                            child(path, name), "required field is missing (embedded resource)", "FieldValueRequired"
-                        )
-                    )
         for key, item in value.items():
             key = str(key)
             here = child(path, key)
-            if key in props:
+            sub = props.get(key) if key in props else additional if isinstance(additional, Mapping) else None
+            if sub is not None:
                 if root and key == "metadata":
                     continue  # ObjectMeta is validated by the server's own rules, see crd.check
-                out += self.node(item, props[key], here, root=False, check_unknown=check_unknown)
-            elif isinstance(additional, Mapping):
-                out += self.node(item, additional, here, root=False, check_unknown=check_unknown)
+                out += self.node(item, sub, here, root=False, check_unknown=check_unknown)
             elif (root or embedded) and key in ("apiVersion", "kind", "metadata"):
                 continue  # the server checks these itself
-            elif additional is True or preserve or not check_unknown:
-                continue
-            else:
+            elif not (additional is True or preserve or not check_unknown):
                 out.append(SchemaProblem(here, "unknown field (not declared in the schema)", "FieldValueNotFound"))
         return out
 
@@ -300,6 +248,52 @@ class _Validator:
         if isinstance(not_schema, Mapping) and not check(not_schema):
             out.append(SchemaProblem(path, "matches a form the schema forbids"))
         return out
+
+
+def _duplicates(value: list[Any], schema: Schema, path: str) -> list[SchemaProblem]:
+    """Entries of a map list with the same keys, or of a set list with the same value."""
+    list_type = schema.get("x-kubernetes-list-type")
+    keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+    if list_type == "map":
+        entries = [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+        identity = [(i, json.dumps([item.get(k) for k in keys], default=str)) for i, item in entries]
+    elif list_type == "set" or schema.get("uniqueItems"):
+        identity = [(i, json.dumps(item, sort_keys=True, default=str)) for i, item in enumerate(value)]
+    else:
+        return []
+    out, seen = [], dict[str, int]()
+    for i, key in identity:
+        if key in seen:
+            item = value[i]
+            what = (
+                "entry with " + ", ".join(f"{k}={_show(item.get(k))}" for k in keys)
+                if list_type == "map"
+                else f"value {_show(item)}"
+            )
+            out.append(
+                SchemaProblem(f"{path}[{i}]", f"duplicate {what} (also at [{seen[key]}])", "FieldValueDuplicate")
+            )
+        seen.setdefault(key, i)
+    return out
+
+
+def _object_shape(value: dict[str, Any], schema: Schema, path: str) -> list[SchemaProblem]:
+    """Required fields (embedded resources need apiVersion and kind) and property counts."""
+    out = []
+    props: Mapping[str, Schema] = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        if name not in value and "default" not in props.get(name, {}):
+            out.append(SchemaProblem(child(path, name), "required field is missing", "FieldValueRequired"))
+    if schema.get("x-kubernetes-embedded-resource"):
+        for name in ("apiVersion", "kind"):
+            if not value.get(name):
+                missing = "required field is missing (embedded resource)"
+                out.append(SchemaProblem(child(path, name), missing, "FieldValueRequired"))
+    if "minProperties" in schema and len(value) < int(schema["minProperties"]):
+        out.append(SchemaProblem(path, f"must have at least {schema['minProperties']} fields"))
+    if "maxProperties" in schema and len(value) > int(schema["maxProperties"]):
+        out.append(SchemaProblem(path, f"must have at most {schema['maxProperties']} fields", "FieldValueTooMany"))
+    return out
 
 
 def _num(value: Any) -> str:
