@@ -58,14 +58,6 @@ def _qv(q: Any) -> Fraction:
     return Fraction(str(q["__quantity__"]))
 
 
-def _is_quantity(text: str) -> bool:
-    try:
-        quantity_value(text)
-    except ValueError:
-        return False
-    return True
-
-
 def _compare(a: Any, b: Any) -> int:
     x, y = _qv(a), _qv(b)
     return (x > y) - (x < y)
@@ -133,14 +125,6 @@ def _parse_url(text: str) -> urllib.parse.SplitResult:
 def _url(text: str) -> dict[str, str]:
     _parse_url(text)
     return {"__url__": text}
-
-
-def _is_url(text: str) -> bool:
-    try:
-        _parse_url(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _u(u: Any) -> urllib.parse.SplitResult:
@@ -230,7 +214,7 @@ def declarations() -> list[Any]:
 
     return [
         fn("quantity", ("k8s_quantity", obj, [T.STRING], False, lambda s: _q(quantity_value(s)))),
-        fn("isQuantity", ("k8s_isQuantity", T.BOOL, [T.STRING], False, _is_quantity)),
+        fn("isQuantity", ("k8s_isQuantity", T.BOOL, [T.STRING], False, _ok(quantity_value))),
         member("compareTo", T.INT, _compare, obj),
         member("isGreaterThan", T.BOOL, lambda a, b: _compare(a, b) > 0, obj),
         member("isLessThan", T.BOOL, lambda a, b: _compare(a, b) < 0, obj),
@@ -277,7 +261,7 @@ def declarations() -> list[Any]:
             ("k8s_findAll_n", T.List(T.STRING), [T.STRING, T.STRING, T.INT], True, _find_all),
         ),
         fn("url", ("k8s_url", obj, [T.STRING], False, _url)),
-        fn("isURL", ("k8s_isURL", T.BOOL, [T.STRING], False, _is_url)),
+        fn("isURL", ("k8s_isURL", T.BOOL, [T.STRING], False, _ok(_parse_url))),
         member("getScheme", T.STRING, lambda u: _u(u).scheme),
         member("getHost", T.STRING, lambda u: _u(u).netloc.rsplit("@", 1)[-1]),
         member("getHostname", T.STRING, lambda u: _u(u).hostname or ""),
