@@ -181,6 +181,7 @@ WIDGET_MUTATIONS: list[Mutation] = [
     _set("metadata.name", "Bad_Name"),
     _set("metadata.name", "w" * 45),
     _set("metadata.labels", {"a": "b"}),
+    _set("metadata.colour", "red"),
     _set("status", {"phase": "Bogus"}),
     _set("status", {"phase": "Ready"}),
 ]

@@ -76,6 +76,11 @@ def to_statuses(report: CheckReport) -> list[dict[str, Any]]:
 
 # --- offline --------------------------------------------------------------------------------------
 
+# ObjectMeta's fields: the strict decoder refuses any other (metadata is decoded strictly too)
+_OBJECT_META = frozenset(
+    "name generateName namespace selfLink uid resourceVersion generation creationTimestamp deletionTimestamp "
+    "deletionGracePeriodSeconds labels annotations ownerReferences finalizers managedFields".split()
+)
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -107,6 +112,11 @@ def _check_metadata(body: Mapping[str, Any], crd: CrdInfo) -> list[Problem]:
     if not isinstance(meta, dict):
         return [Problem("", 0, "metadata", f"must be of type object, got {type(meta).__name__}")]
     out = _check_name(meta)
+    out += [
+        Problem("", 0, f"metadata.{key}", "unknown field (not declared in the schema)", type="FieldValueNotFound")
+        for key in meta
+        if key not in _OBJECT_META
+    ]
     if meta.get("namespace") is not None and crd.scope == "Cluster":
         out.append(Problem("", 0, "metadata.namespace", f"{crd.kind} is cluster-scoped: remove the namespace"))
     for key in ("labels", "annotations"):
