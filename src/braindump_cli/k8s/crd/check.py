@@ -76,6 +76,7 @@ def to_statuses(report: CheckReport) -> list[dict[str, Any]]:
 
 # --- offline --------------------------------------------------------------------------------------
 
+UNKNOWN_FIELD = "FieldValueNotFound"  # the type bd gives a field the schema does not declare
 # ObjectMeta's fields: the strict decoder refuses any other (metadata is decoded strictly too)
 _OBJECT_META = frozenset(
     [
@@ -128,7 +129,7 @@ def _check_metadata(body: Mapping[str, Any], crd: CrdInfo) -> list[Problem]:
         return [Problem("", 0, "metadata", f"must be of type object, got {type(meta).__name__}")]
     out = _check_name(meta)
     out += [
-        Problem("", 0, f"metadata.{key}", "unknown field (not declared in the schema)", type="FieldValueNotFound")
+        Problem("", 0, f"metadata.{key}", "unknown field (not declared in the schema)", type=UNKNOWN_FIELD)
         for key in meta
         if key not in _OBJECT_META
     ]
@@ -155,7 +156,7 @@ def _schema_problems(
     decoder still refuses unknown fields in it), as the server does."""
     found = validate(prepare(body, schema), schema)
     if status_subresource:
-        found = [p for p in found if not p.path.startswith("status") or p.type == "FieldValueNotFound"]
+        found = [p for p in found if not p.path.startswith("status") or p.type == UNKNOWN_FIELD]
         body, old = _without_status(body), _without_status(old)
     prepared = prepare(body, schema)
     old_prepared = prepare(old, schema) if isinstance(old, Mapping) else MISSING
@@ -186,7 +187,9 @@ def check_document(
     if ver.schema is not None:
         found = _schema_problems(body, ver.schema, old, status_subresource=ver.status_subresource)
         problems += [Problem("", 0, p.path, p.reason, type=p.type) for p in found]
-    return problems, resolved
+    unknown = [p for p in problems if p.type == UNKNOWN_FIELD]
+    # the strict decoder refuses unknown fields before anything is validated, so the server names only them
+    return unknown or problems, resolved
 
 
 # --- server-side dry run --------------------------------------------------------------------------
