@@ -61,7 +61,7 @@ def to_statuses(report: CheckReport) -> list[dict[str, Any]]:
         if not mine:
             status.update(status="Success", code=201, details=details)
         else:
-            causes = [{"reason": p.type, "message": p.reason, "field": p.path} for p in mine]
+            causes = [{"reason": p.type, "message": p.reason, "field": p.path or "<nil>"} for p in mine]
             listed = ", ".join(f"{p.path or '<nil>'}: {p.reason}" for p in mine)
             status.update(
                 status="Failure",
