@@ -159,12 +159,22 @@ class _Validator:
         fmt = schema.get("format")
         if fmt == "date-time" and not _valid_date_time(value):
             out.append(
-                SchemaProblem(path, f"must be an RFC 3339 date-time such as 2024-01-31T12:00:00Z, got {_show(value)}")
+                SchemaProblem(
+                    path,
+                    f"must be an RFC 3339 date-time such as 2024-01-31T12:00:00Z, got {_show(value)}",
+                    "FieldValueTypeInvalid",
+                )
             )
         elif fmt == "date" and not _DATE.match(value):
-            out.append(SchemaProblem(path, f"must be a date such as 2024-01-31, got {_show(value)}"))
+            out.append(
+                SchemaProblem(path, f"must be a date such as 2024-01-31, got {_show(value)}", "FieldValueTypeInvalid")
+            )
         elif fmt == "byte" and not _valid_base64(value):
-            out.append(SchemaProblem(path, f"must be base64-encoded bytes (format byte), got {_show(value)}"))
+            out.append(
+                SchemaProblem(
+                    path, f"must be base64-encoded bytes (format byte), got {_show(value)}", "FieldValueTypeInvalid"
+                )
+            )
         return out
 
     def _number(self, value: float, schema: Schema, path: str) -> list[SchemaProblem]:
@@ -187,7 +197,8 @@ class _Validator:
         fmt = schema.get("format")
         bounds = _INT32 if fmt == "int32" else _INT64 if fmt == "int64" else None
         if bounds and _is_type(value, "integer") and not bounds[0] <= value <= bounds[1]:
-            out.append(SchemaProblem(path, f"does not fit in {fmt}: {_num(value)}"))
+            # the server names no field for this one (`<nil>`), only the message does
+            out.append(SchemaProblem("", f"{path} does not fit in {fmt}: {_num(value)}"))
         return out
 
     def _array(self, value: list[Any], schema: Schema, path: str, check_unknown: bool) -> list[SchemaProblem]:

@@ -17,6 +17,7 @@ Kubernetes CEL libraries CRD rules use (`_k8slib.py`: quantity, lists, sets, reg
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -83,12 +84,6 @@ def _evaluate(compiled: Compiled, data: Mapping[str, Any]) -> tuple[Any, str | N
         return None, str(e)
 
 
-def _type_of(schema: Schema) -> str:
-    if schema.get("x-kubernetes-int-or-string"):
-        return ""
-    return str(schema.get("type") or "")
-
-
 @dataclass(frozen=True)
 class _Rule:
     rule: Mapping[str, Any]
@@ -147,12 +142,28 @@ def _check_rule(rule: _Rule, value: Any, old: Any, schema: Schema, path: str) ->
             data["oldSelf"] = old
     result, error = _evaluate(compiled, data)
     if error is not None:
-        return [SchemaProblem(where, f'Invalid value: "{_type_of(schema)}": {rule.text}: {error}', rule.reason())]
+        return [SchemaProblem(where, _invalid(value, f"{rule.text}: {error}"), rule.reason())]
     if result is True:
         return []
     if not isinstance(result, bool):
         return [SchemaProblem(where, f"rule did not evaluate to a bool: {rule.text}", "FieldValueInvalid")]
-    return [SchemaProblem(where, f'Invalid value: "{_type_of(schema)}": {rule.message(data)}', rule.reason())]
+    return [SchemaProblem(where, _invalid(value, rule.message(data)), rule.reason())]
+
+
+def has_rules(schema: Any) -> bool:
+    """Whether any node of `schema` carries `x-kubernetes-validations`."""
+    if isinstance(schema, Mapping):
+        return bool(schema.get("x-kubernetes-validations")) or any(has_rules(v) for v in schema.values())
+    if isinstance(schema, list):
+        return any(has_rules(v) for v in schema)
+    return False
+
+
+def _invalid(value: Any, message: str) -> str:
+    """The server's wording: the value when it is a scalar, then the rule's message."""
+    if isinstance(value, (dict, list)):
+        return f"Invalid value: {message}"
+    return f"Invalid value: {json.dumps(value)}: {message}"
 
 
 def _root_view(value: Mapping[str, Any]) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any, BinaryIO
 from braindump_cli.errors import BdTimeoutError
 from braindump_cli.k8s.client import APPLY_PATCH, ApiError, KubeApi
 from braindump_cli.k8s.crd._cluster import FIELD_MANAGER, cluster_crds, resource_path
-from braindump_cli.k8s.crd.cel import MISSING, validate_rules
+from braindump_cli.k8s.crd.cel import MISSING, has_rules, validate_rules
 from braindump_cli.k8s.crd.defaults import prepare
 from braindump_cli.k8s.crd.manifests import Document, Problem, read_manifests
 from braindump_cli.k8s.crd.ratchet import BLOCKING, unchanged
@@ -76,6 +76,10 @@ def to_statuses(report: CheckReport) -> list[dict[str, Any]]:
 
 # --- offline --------------------------------------------------------------------------------------
 
+RULES_NOT_CHECKED = (
+    "some validation rules were not checked because the object was invalid; correct the existing errors to "
+    "complete validation"
+)
 UNKNOWN_FIELD = "FieldValueNotFound"  # the type bd gives a field the schema does not declare
 # ObjectMeta's fields: the strict decoder refuses any other (metadata is decoded strictly too)
 _OBJECT_META = frozenset(
@@ -164,6 +168,8 @@ def _schema_problems(
         found = [p for p in found if not unchanged(p, prepared, old_prepared)]
     if not any(p.type in BLOCKING for p in found):
         found += validate_rules(prepared, schema, old=old_prepared)
+    elif has_rules(schema):
+        found.append(SchemaProblem("", RULES_NOT_CHECKED))
     return found
 
 
