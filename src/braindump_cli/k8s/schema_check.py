@@ -197,8 +197,10 @@ class _Validator:
         fmt = schema.get("format")
         bounds = _INT32 if fmt == "int32" else _INT64 if fmt == "int64" else None
         if bounds and _is_type(value, "integer") and not bounds[0] <= value <= bounds[1]:
-            # the server names no field for this one (`<nil>`), only the message does
-            out.append(SchemaProblem("", f"{path} does not fit in {fmt}: {_num(value)}"))
+            if fmt == "int32":  # the server names no field for this one (`<nil>`), only its message does
+                out.append(SchemaProblem("", f"{path} does not fit in int32: {_num(value)}"))
+            else:
+                out.append(SchemaProblem(path, f"does not fit in {fmt}: {_num(value)}"))
         return out
 
     def _array(self, value: list[Any], schema: Schema, path: str, check_unknown: bool) -> list[SchemaProblem]:

@@ -205,10 +205,11 @@ def _cause_problems(err: ApiError) -> list[tuple[str, str]]:
     out: list[tuple[str, str]] = []
     for cause in err.causes:
         path = str(cause.get("field") or "").lstrip(".")
-        if not path or path == "<nil>":
+        if not path:
             continue
         message = str(cause.get("message") or cause.get("reason") or "invalid")
-        out.append((path, message.replace(f"{path} in body ", "")))
+        message = message.replace(f"{path} in body ", "")
+        out.append(("" if path == "<nil>" else path, message))  # <nil>: the object itself
     return out
 
 
