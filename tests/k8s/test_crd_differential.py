@@ -231,3 +231,81 @@ def test_real_world_crds_agree_with_the_server(
     tally = _creates(admin_api, info, objects, test_namespace, version.name)
     print(tally.report(f"{info.kind} ({info.name}, creates)"))
     tally.assert_goal()
+
+
+def _ratchet_crd(*, tight: bool) -> dict[str, Any]:
+    spec_props: dict[str, Any] = {
+        "name": {"type": "string"},
+        "size": {"type": "integer"},
+        "note": {"type": "string"},
+        "items": {"type": "array", "items": {"type": "string"}},
+    }
+    if tight:
+        spec_props["name"].update(pattern="^[a-z]+$", maxLength=8)
+        spec_props["size"].update(maximum=10, **{"x-kubernetes-validations": [{"rule": "self % 2 == 0"}]})
+        spec_props["items"]["maxItems"] = 2
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": "ratchets.cel.bd.test"},
+        "spec": {
+            "group": "cel.bd.test",
+            "scope": "Namespaced",
+            "names": {"plural": "ratchets", "singular": "ratchet", "kind": "Ratchet"},
+            "versions": [
+                {
+                    "name": "v1",
+                    "served": True,
+                    "storage": True,
+                    "schema": {
+                        "openAPIV3Schema": {
+                            "type": "object",
+                            "properties": {"spec": {"type": "object", "properties": spec_props}},
+                        }
+                    },
+                }
+            ],
+        },
+    }
+
+
+RATCHET_UPDATES: dict[str, dict[str, Any]] = {
+    "unchanged invalid fields, another field changes": {"note": "changed"},
+    "invalid name changed to another invalid name": {"name": "Still Bad"},
+    "invalid name fixed": {"name": "good"},
+    "odd size changed to another odd size": {"size": 9},
+    "size fixed": {"size": 4},
+    "too many items grow": {"items": ["a", "b", "c", "d"]},
+    "too many items unchanged, name fixed": {"name": "fine"},
+}
+
+
+def test_ratcheting_agrees_with_the_server(
+    bd: Bd, kube_cluster: KubeCluster, tmp_path: Path, admin_api: KubeApi, test_namespace: str
+) -> None:
+    """Objects stored under a loose schema, then the schema tightened: an update that leaves an
+    invalid value alone is allowed, one that changes it to another invalid value is not."""
+    loose, tight = tmp_path / "loose.yaml", tmp_path / "tight.yaml"
+    loose.write_text(yaml.safe_dump(_ratchet_crd(tight=False)))
+    tight.write_text(yaml.safe_dump(_ratchet_crd(tight=True)))
+    _install(bd, kube_cluster, loose)
+    base = f"/apis/cel.bd.test/v1/namespaces/{test_namespace}/ratchets"
+    stored = {}
+    for i in range(len(RATCHET_UPDATES)):
+        body = {
+            "apiVersion": "cel.bd.test/v1",
+            "kind": "Ratchet",
+            "metadata": {"name": f"r{i}", "namespace": test_namespace},
+            "spec": {"name": "Bad Name!", "size": 11, "note": "n", "items": ["a", "b", "c"]},
+        }
+        stored[i] = admin_api.request("POST", base, body=body)
+    _install(bd, kube_cluster, tight)
+    info = crd_info(_ratchet_crd(tight=True), str(tight))
+    tally = Tally()
+    for i, (label, change) in enumerate(RATCHET_UPDATES.items()):
+        new = copy.deepcopy(stored[i])
+        new["spec"].update(change)
+        tally.add(label, _offline_paths(new, info, old=stored[i]), _server(admin_api, "PUT", f"{base}/r{i}", new))
+    print(tally.report("Ratcheting (updates of objects stored invalid)"))
+    tally.assert_goal()
+    assert 0 < tally.rejected_both < tally.total, "the corpus must hold ratcheted (accepted) and refused updates"
