@@ -234,39 +234,13 @@ def test_real_world_crds_agree_with_the_server(
 
 
 def _ratchet_crd(*, tight: bool) -> dict[str, Any]:
-    spec_props: dict[str, Any] = {
-        "name": {"type": "string"},
-        "size": {"type": "integer"},
-        "note": {"type": "string"},
-        "items": {"type": "array", "items": {"type": "string"}},
-    }
+    crd: dict[str, Any] = yaml.safe_load((WIDGET_CRD.parent / "ratchet-crd.yaml").read_text())
     if tight:
-        spec_props["name"].update(pattern="^[a-z]+$", maxLength=8)
-        spec_props["size"].update(maximum=10, **{"x-kubernetes-validations": [{"rule": "self % 2 == 0"}]})
-        spec_props["items"]["maxItems"] = 2
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": "ratchets.cel.bd.test"},
-        "spec": {
-            "group": "cel.bd.test",
-            "scope": "Namespaced",
-            "names": {"plural": "ratchets", "singular": "ratchet", "kind": "Ratchet"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {"spec": {"type": "object", "properties": spec_props}},
-                        }
-                    },
-                }
-            ],
-        },
-    }
+        props = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]["properties"]
+        props["name"].update(pattern="^[a-z]+$", maxLength=8)
+        props["size"].update(maximum=10, **{"x-kubernetes-validations": [{"rule": "self % 2 == 0"}]})
+        props["items"]["maxItems"] = 2
+    return crd
 
 
 RATCHET_UPDATES: dict[str, dict[str, Any]] = {
