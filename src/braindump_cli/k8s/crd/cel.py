@@ -121,7 +121,7 @@ class _Rule:
         return str(self.rule.get("message") or f"failed rule: {self.text}")
 
 
-def _check_rule(rule: _Rule, value: Any, old: Any, schema: Schema, path: str) -> list[SchemaProblem]:
+def _check_rule(rule: _Rule, value: Any, old: Any, path: str) -> list[SchemaProblem]:
     if rule.transition and old is MISSING and not rule.optional_old:
         return []
     if not rule.transition and old is not MISSING and old == value:
@@ -190,7 +190,7 @@ class _Walker:
         elif isinstance(value, list):
             out += self._array(value, schema, path, old)
         for rule in schema.get("x-kubernetes-validations") or []:
-            out += _check_rule(_Rule(rule), value, old, schema, path)
+            out += _check_rule(_Rule(rule), value, old, path)
         return out
 
     def _object(self, value: dict[str, Any], schema: Schema, path: str, old: Any) -> list[SchemaProblem]:
