@@ -154,3 +154,14 @@ def test_cli_status_output_has_the_server_shape(bd: Bd, tmp_path: Path) -> None:
     good = _db(tmp_path / "good.yaml", "1Gi")
     (ok,) = as_json(bd("crd", "check", "-f", str(good), "--offline", "-o", "status"))
     assert ok["status"]["status"] == "Success"
+
+
+def test_duplicate_keys_are_refused_as_the_strict_decoder_does(bd: Bd, tmp_path: Path) -> None:
+    path = tmp_path / "dup.yaml"
+    path.write_text(
+        "apiVersion: stable.imaginedata.com/v1\nkind: Database\nmetadata: {name: db1}\n"
+        "spec: {name: appdb, port: 5432, storage-size: 1Gi, image: 'postgres:16.4', port: 5433}\n"
+    )
+    result = bd("crd", "check", "-f", str(path), "--offline", "-o", "json")
+    assert result.exit_code == 4, result.stderr
+    assert [(p["path"], p["reason"]) for p in as_json(result)["problems"]] == [("spec.port", "duplicate field")]

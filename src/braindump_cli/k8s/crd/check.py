@@ -376,6 +376,8 @@ def _check_one(
 ) -> tuple[list[Problem], bool]:
     """Problems of one document, and whether it was a custom resource of a known CRD."""
     found, resolved = check_document(d.body, known, old=old)
+    if resolved is not None and d.duplicates:  # the strict decoder stops at duplicate fields too
+        found = [Problem("", 0, path, "duplicate field", type=UNKNOWN_FIELD) for path in d.duplicates]
     problems = [Problem(d.file, d.index, p.path, p.reason, type=p.type) for p in found]
     if resolved is None:
         return problems, False

@@ -28,6 +28,7 @@ class Document:
     index: int  # 1-based position in its file
     body: Any = field(repr=False)
     size: int
+    duplicates: tuple[str, ...] = ()  # paths of keys given twice in one mapping (the later one wins)
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,24 @@ def _syntax_error(name: str, index: int, e: yaml.YAMLError | ValueError | TypeEr
     )
 
 
+def duplicate_keys(node: Any, path: str = "") -> list[str]:
+    """Paths of mapping keys that appear twice: the strict decoder refuses them ("duplicate field")."""
+    out: list[str] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key_node, value_node in node.value:
+            key = str(key_node.value)
+            here = f"{path}.{key}" if path else key
+            if key in seen:
+                out.append(here)
+            seen.add(key)
+            out += duplicate_keys(value_node, here)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out += duplicate_keys(item, f"{path}[{i}]")
+    return out
+
+
 def parse_documents(name: str, text: str) -> list[Document]:
     """Split multi-document YAML; a syntax error is a UsageError naming the document and line."""
     loader_cls = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -124,7 +143,7 @@ def parse_documents(name: str, text: str) -> list[Document]:
                 index -= 1  # empty documents (a trailing ---) are not counted, as kubectl skips them
                 continue
             size = node.end_mark.index - node.start_mark.index if node is not None else 0
-            docs.append(Document(name, index, _jsonable(body), size))
+            docs.append(Document(name, index, _jsonable(body), size, tuple(duplicate_keys(node))))
     finally:
         loader.dispose()
     return docs
