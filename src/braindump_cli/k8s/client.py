@@ -178,7 +178,12 @@ class KubeApi:
     @property
     def client(self) -> Any:
         if self._client is None:
+            started = time.monotonic()
             self._client = api_client(self.settings, pool_size=self._pool_size, retries=self._retries)
+            if self.deadline is not None:
+                # importing the client and reading the kubeconfig is not waiting for the API server
+                # (a loaded machine can spend seconds there; --timeout is about the server)
+                self.deadline += time.monotonic() - started
         return self._client
 
     @property
