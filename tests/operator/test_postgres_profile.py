@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from braindump_cli.k8s.operator.builders import (
     DbRef,
@@ -31,9 +32,11 @@ from braindump_cli.k8s.operator.builders import (
     build_upgrade_job,
     generate_password,
 )
+from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.k8s.operator.model import DatabaseSpec, OperatorConfig, parse_spec
 from braindump_cli.servers._proc import free_port, tail, terminate
 from braindump_cli.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
+from tests.operator.docs_story import story_files, story_section
 from tests.operator.local_pod import LocalContainer, local_container, probe_argv, volume_dir
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -235,6 +238,21 @@ def test_backup_restores_into_a_fresh_server_and_retention_keeps_n(rig: Rig, ser
         assert fresh.psql("SELECT count(*), sum(id) FROM items", database="orders").strip() == rows.replace(",", "|")
     finally:
         fresh.stop()
+
+
+def test_the_docs_restore_job_puts_a_backup_back(rig: Rig, server: PodServer) -> None:
+    """docs/operator.md's orders-restore.yaml, its container run like the operator's own Jobs."""
+    cron = build_backup_cronjob(DB, rig.spec, CONFIG, image=rig.image)
+    assert cron is not None
+    archive = written(run_job(rig, cron))
+    rows = rig.psql("SELECT count(*), sum(id) FROM items", database="orders")
+    rig.psql("DELETE FROM items WHERE id > 10", database="orders")
+    job = yaml.safe_load(story_files(story_section())["orders-restore.yaml"])
+    (container,) = job["spec"]["template"]["spec"]["containers"]
+    (env,) = container["env"]
+    env["value"] = BACKUP_MOUNT + str(archive)[len(str(rig.volumes()["backups"])) :]
+    run_job(rig, job)
+    assert rig.psql("SELECT count(*), sum(id) FROM items", database="orders") == rows
 
 
 def test_snapshot_job_writes_a_restorable_archive(rig: Rig, server: PodServer) -> None:
