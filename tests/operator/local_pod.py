@@ -24,10 +24,15 @@ import os
 import pwd
 import shutil
 import subprocess
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import pytest
+
+from braindump_cli.servers._proc import tail, terminate
 
 LOCAL_ACCOUNT = "postgres"
 
@@ -162,3 +167,22 @@ def probe_argv(probe: Mapping[str, Any]) -> list[str]:
     for arg in argv:
         assert "$(" not in arg
     return argv
+
+
+PROBES = ("startupProbe", "readinessProbe", "livenessProbe")
+
+
+def start_server(local: LocalContainer, container: Mapping[str, Any], log: Path) -> subprocess.Popen[bytes]:
+    """Start a server container; like the kubelet, run its startup probe until it passes (a
+    deadline for failure only), then its readiness and liveness probes once, which must pass."""
+    proc = local.start(log)
+    deadline = time.monotonic() + 120
+    while local.probe(probe_argv(container["startupProbe"])).returncode != 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            terminate([proc])
+            pytest.fail(f"the server of {container['name']} did not come up:\n{tail(log)}")
+        time.sleep(0.5)
+    for name in PROBES[1:]:
+        result = local.probe(probe_argv(container[name]))
+        assert result.returncode == 0, f"{name} failed: {result.stdout}{result.stderr}"
+    return proc

@@ -12,7 +12,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,10 +33,10 @@ from braindump_cli.k8s.operator.builders import (
 )
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.k8s.operator.model import DatabaseSpec, OperatorConfig, parse_spec
-from braindump_cli.servers._proc import free_port, tail, terminate
+from braindump_cli.servers._proc import free_port, terminate
 from braindump_cli.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
 from tests.operator.docs_story import story_files, story_section
-from tests.operator.local_pod import LocalContainer, local_container, probe_argv, volume_dir
+from tests.operator.local_pod import PROBES, LocalContainer, local_container, probe_argv, start_server, volume_dir
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
@@ -157,16 +156,8 @@ def start_pod_server(rig: Rig) -> PodServer:
     local = rig.container(pod)
     assert rig.password not in " ".join(local.argv)
     log = rig.root / "server.log"
-    proc = local.start(log)
-    probes = {name: probe_argv(c[name]) for name in ("startupProbe", "readinessProbe", "livenessProbe")}
-    deadline = time.monotonic() + 120
-    # the kubelet runs the startup probe until it passes; so do we (a deadline for failure only)
-    while local.probe(probes["startupProbe"]).returncode != 0:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            terminate([proc])
-            pytest.fail(f"the StatefulSet's server did not come up:\n{tail(log)}")
-        time.sleep(0.5)
-    return PodServer(local, proc, log, probes)
+    proc = start_server(local, c, log)
+    return PodServer(local, proc, log, {name: probe_argv(c[name]) for name in PROBES})
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,6 @@ import shlex
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,11 +27,11 @@ import yaml
 
 from braindump_cli.k8s.operator._api import ApiError, KubeApi
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
-from braindump_cli.servers._proc import free_port, tail, terminate
+from braindump_cli.servers._proc import free_port, terminate
 from braindump_cli.servers.postgres import pg_bin_dir
 from tests.operator.conftest import OperatorProcess, OperatorSetup, finish_job, start_operator, wait_for
 from tests.operator.docs_story import story_commands, story_files, story_section
-from tests.operator.local_pod import LocalContainer, local_container, probe_argv, volume_dir
+from tests.operator.local_pod import LocalContainer, local_container, start_server, volume_dir
 
 pytestmark = [pytest.mark.kube, pytest.mark.postgres, pytest.mark.slow]
 
@@ -102,18 +101,8 @@ class Cluster:
         sts = wait_for(f"StatefulSet {db}", lambda: self.api.get("StatefulSet", NS, db))
         pod = sts["spec"]["template"]["spec"]
         local = self.local(db, pod, {"data": self.claim_dir(f"data-{db}-0")})
-        log = self.root / f"{db}-0.log"
-        proc = local.start(log)
         (c,) = pod["containers"]
-        startup, ready = probe_argv(c["startupProbe"]), probe_argv(c["readinessProbe"])
-        deadline = time.monotonic() + 120
-        while local.probe(startup).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                terminate([proc])
-                pytest.fail(f"{db}-0 did not start:\n{tail(log)}")
-            time.sleep(0.5)
-        assert local.probe(ready).returncode == 0
-        assert local.probe(probe_argv(c["livenessProbe"])).returncode == 0
+        proc = start_server(local, c, self.root / f"{db}-0.log")
         self.pods[db] = Pod(local, proc, self.ports[db])
 
     def run_job(self, db: str, job_name: str) -> str:
