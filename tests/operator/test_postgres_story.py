@@ -200,6 +200,7 @@ def test_the_postgresql_story_in_the_docs(cluster: Cluster, operator: OperatorPr
         seen["orders password"] = cluster.local_password("orders")
         cluster.start_server("orders")
         cluster.run_job("orders", "orders-init")
+        wait_for("CronJob orders-backup", lambda: cluster.api.get("CronJob", NS, "orders-backup"))
         cluster.psql("orders", "CREATE TABLE orders_placed (id int PRIMARY KEY, item text)")
         cluster.psql("orders", "INSERT INTO orders_placed SELECT g, 'item ' || g FROM generate_series(1, 100) g")
 
