@@ -29,7 +29,15 @@ from braindump_cli.k8s.operator._api import ApiError, KubeApi
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.servers._proc import free_port, terminate
 from braindump_cli.servers.postgres import pg_bin_dir
-from tests.operator.conftest import OperatorProcess, OperatorSetup, finish_job, start_operator, wait_for
+from tests.operator.conftest import (
+    GROUP_PATH,
+    OperatorProcess,
+    OperatorSetup,
+    children,
+    finish_job,
+    start_operator,
+    wait_for,
+)
 from tests.operator.docs_story import story_commands, story_files, story_section
 from tests.operator.local_pod import LocalContainer, local_container, start_server, volume_dir
 
@@ -277,3 +285,48 @@ def test_the_postgresql_story_in_the_docs(cluster: Cluster, operator: OperatorPr
     passwords = [seen["orders password"], cluster.local_password("orders-restored")]
     log = operator.log()
     assert not [p for p in passwords if p in log], "a generated password reached the operator's log"
+
+
+def test_minor_version_upgrades_with_a_dump_and_a_major_version_is_refused(
+    cluster: Cluster, operator: OperatorProcess
+) -> None:
+    api = cluster.api
+    body = yaml.safe_load(story_files(story_section())["orders.yaml"])
+    body["metadata"]["name"] = "versions"
+    api.request("POST", f"{GROUP_PATH}/namespaces/{NS}/databases", body=body)
+    image = body["spec"]["image"]
+    major, minor = image.split(":")[1].split(".")[:2]
+    wait_for("StatefulSet versions", lambda: api.get("StatefulSet", NS, "versions"))
+    newer = f"postgres:{major}.{int(minor) + 1}"
+    api.patch_merge(f"{GROUP_PATH}/namespaces/{NS}/databases/versions", {"spec": {"image": newer}})
+    job = wait_for("the upgrade Job", lambda: api.get("Job", NS, f"versions-upgrade-{major}-{int(minor) + 1}-0"))
+    (c,) = job["spec"]["template"]["spec"]["containers"]
+    assert c["image"] == newer
+    assert c["command"][:2] == ["sh", "-c"]
+    assert "pg_dump" in c["command"][2]
+    finish_job(api, NS, job["metadata"]["name"])
+    wait_for(
+        "rolled",
+        lambda: api.get("StatefulSet", NS, "versions")["spec"]["template"]["spec"]["containers"][0]["image"] == newer,
+    )
+
+    next_major = f"postgres:{int(major) + 1}.2"
+    api.patch_merge(f"{GROUP_PATH}/namespaces/{NS}/databases/versions", {"spec": {"image": next_major}})
+
+    def refused() -> dict[str, Any] | None:
+        db = api.request("GET", f"{GROUP_PATH}/namespaces/{NS}/databases/versions")
+        status = db.get("status") or {}
+        if status.get("phase") != "Degraded" or status.get("observedGeneration") != db["metadata"]["generation"]:
+            return None
+        return next(c for c in status["conditions"] if c["type"] == "Degraded")
+
+    degraded = wait_for("major upgrade refused", refused)
+    assert degraded["reason"] == "ChangeRefused"
+    assert f"major upgrade {newer} -> {next_major} refused" in degraded["message"]
+    assert "Restore a backup into a new Database" in degraded["message"]
+    sts = api.get("StatefulSet", NS, "versions")
+    assert sts["spec"]["template"]["spec"]["containers"][0]["image"] == newer  # still on the old major
+    upgrade_jobs = [
+        j["metadata"]["name"] for j in children(api, NS, "Job") if "versions-upgrade" in j["metadata"]["name"]
+    ]
+    assert upgrade_jobs == [job["metadata"]["name"]]  # no Job for the major version
