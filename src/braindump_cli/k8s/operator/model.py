@@ -79,7 +79,13 @@ class OperatorConfig:
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 # registry/path:tag or @digest; the tag part is what versions are read from
-_IMAGE = re.compile(r"^[a-z0-9]+([._\-/:][a-z0-9A-Z_.\-]+)*(@sha256:[0-9a-f]{64})?$")
+# An image reference as container runtimes parse it: [registry[:port]/]path[:tag][@sha256:digest], path
+# components lowercase (the grammar of github.com/distribution/reference).
+_REGISTRY = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"^{_REGISTRY}{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::\w[\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$"
+)
 _CRON_FIELD = re.compile(
     r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
 )
@@ -141,7 +147,7 @@ def parse_spec(spec: Mapping[str, Any] | None) -> DatabaseSpec:
     if not isinstance(size, str) or not _QUANTITY.match(size):
         raise InvalidSpecError("spec.storage-size", f"must be a quantity such as 10Gi, got {size!r}")
     image = _get(spec, "image")
-    if not isinstance(image, str) or not image or not _IMAGE.match(image):
+    if not isinstance(image, str) or not is_image_reference(image):
         raise InvalidSpecError("spec.image", f"must be an image reference such as postgres:16.4, got {image!r}")
     replicas = _require_int(_get(spec, "replicas"), "spec.replicas", 0, 1000)
     engine = _get(spec, "engine")
@@ -161,6 +167,11 @@ def parse_spec(spec: Mapping[str, Any] | None) -> DatabaseSpec:
     return DatabaseSpec(
         name=name, port=port, storage_size=size, image=image, replicas=replicas, backup=backup, engine=engine
     )
+
+
+def is_image_reference(image: str) -> bool:
+    """True if `image` can be pulled by a container runtime (`postgres:16.4`, `reg:5000/team/db@sha256:...`)."""
+    return len(image) <= 255 + 128 + 72 and _IMAGE.fullmatch(image) is not None
 
 
 # --- image versions -------------------------------------------------------------------------------
