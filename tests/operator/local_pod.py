@@ -32,7 +32,8 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.servers._proc import tail, terminate
+from braindump_cli.process import terminate
+from braindump_cli.servers._proc import tail
 
 LOCAL_ACCOUNT = "postgres"
 

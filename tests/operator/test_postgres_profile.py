@@ -33,7 +33,8 @@ from braindump_cli.k8s.operator.builders import (
 )
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.k8s.operator.model import DatabaseSpec, OperatorConfig, parse_spec
-from braindump_cli.servers._proc import free_port, terminate
+from braindump_cli.process import terminate
+from braindump_cli.servers._proc import free_port
 from braindump_cli.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
 from tests.operator.docs_story import story_files, story_section
 from tests.operator.local_pod import PROBES, LocalContainer, local_container, probe_argv, start_server, volume_dir
