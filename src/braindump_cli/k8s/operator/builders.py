@@ -281,9 +281,9 @@ def build_backup_claim(db: DbRef, spec: DatabaseSpec, config: OperatorConfig) ->
         "metadata": {
             "name": names.backup_claim,
             "namespace": db.namespace,
+            # not app.kubernetes.io/instance: selections of the Database's data volumes use it
             "labels": {
                 "app.kubernetes.io/name": "database-backups",
-                "app.kubernetes.io/instance": instance,
                 "app.kubernetes.io/component": "backups",
                 LABEL_MANAGED_BY: MANAGED_BY,
                 LABEL_DATABASE: instance,
