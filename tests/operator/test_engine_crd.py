@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.k8s.operator._api import ApiError, KubeApi
+from braindump_cli.k8s.client import ApiError, KubeApi
 from braindump_cli.k8s.operator.builders import drift
 from tests.operator.conftest import GROUP_PATH, new_namespace
 

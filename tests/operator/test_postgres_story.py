@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
-from braindump_cli.k8s.operator._api import KubeApi
+from braindump_cli.k8s.client import KubeApi
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.process import terminate
 from braindump_cli.servers._proc import free_port
