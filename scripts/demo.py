@@ -190,7 +190,7 @@ def sandbox_env() -> dict[str, str]:
 # ---------------------------------------------------------------- sandbox
 
 SANDBOX = Section(
-    title="bd sandbox: real local servers (kube-apiserver + etcd, Cassandra, PostgreSQL), no Docker",
+    title="bd sandbox: real local servers (a Kubernetes control plane, Cassandra, PostgreSQL), no Docker",
     steps=(
         Step(
             ("sandbox", "up", "--kube", "--airflow", "--cassandra", "{nodes}", "--cassandra-ip", "{cassandra_ip}"),
@@ -236,19 +236,20 @@ def prepare_kube(workdir: Path) -> tuple[Context, Env]:
     return {"kubectl": str(binaries_dir() / "kubectl")}, {"KUBECONFIG": env["KUBECONFIG"]}
 
 
-def statefulset_exists(ctx: Context, env: Env) -> bool:
+def database_ready(ctx: Context, env: Env) -> bool:
+    """The Database's phase is Ready: its Pods run (KWOK) and its init Job completed."""
     proc = subprocess.run(
-        [ctx["kubectl"], "get", "statefulset", "my-database", "-n", "default", "-o", "name"],
+        [ctx["kubectl"], "get", "database", "my-database", "-n", "default", "-o", "jsonpath={.status.phase}"],
         env=_clean_env(env),
         capture_output=True,
         text=True,
         check=False,
     )
-    return proc.returncode == 0
+    return proc.returncode == 0 and proc.stdout.strip() == "Ready"
 
 
 KUBE = Section(
-    title="The Database CRD and its operator (on the sandbox's kube-apiserver)",
+    title="The Database CRD and its operator (on the sandbox's control plane)",
     prepare=prepare_kube,
     env_shown=("KUBECONFIG",),
     steps=(
@@ -261,12 +262,12 @@ KUBE = Section(
         Step(("apply", "-f", "database.yaml"), "Create it.", program="kubectl"),
         Step(
             ("operator", "run", "--standalone", "--namespace", "default"),
-            "Run the operator until it has made the Database's children.",
-            until=statefulset_exists,
+            "Run the operator until the Database is Ready (its Pod Running, its init Job Complete).",
+            until=database_ready,
         ),
         Step(
-            ("get", "databases,statefulsets,services,configmaps,secrets,jobs"),
-            "What it made (no kubelet here: nothing runs, the objects are real).",
+            ("get", "databases,statefulsets,pods,jobs,pvc,services,configmaps,secrets"),
+            "What it made, and what the controllers and KWOK (the sandbox's kubelet) did with it.",
             program="kubectl",
         ),
         Step(("crd", "status"), "The CRD now counts one custom resource."),

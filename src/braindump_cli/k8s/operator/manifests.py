@@ -50,7 +50,7 @@ def operator_rules(group: str = GROUP, plural: str = PLURAL) -> list[Rule]:
         ),
         Rule("", ("secrets",), ("create", "delete"), "generated credentials: created once, never read"),
         Rule("", ("persistentvolumeclaims",), ("list", "patch"), "grow volumes when storage-size grows"),
-        Rule("batch", ("jobs",), ("get", "list", "create", "delete"), "init, upgrade and final snapshot Jobs"),
+        Rule("batch", ("jobs",), ("get", "list", "watch", "create", "delete"), "init, upgrade and final snapshot Jobs"),
         Rule("batch", ("cronjobs",), ("get", "list", "watch", "create", "patch", "delete"), "scheduled backups"),
         Rule("", ("events",), ("create",), "an Event for each action"),
         Rule("kopf.dev", ("clusterkopfpeerings",), ("list", "watch", "patch", "create"), "peering: one replica acts"),
