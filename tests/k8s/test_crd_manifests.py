@@ -199,7 +199,8 @@ def test_shipped_crd_declares_what_the_issue_asks() -> None:
     }
     (v1,) = spec["versions"]
     schema = v1["schema"]["openAPIV3Schema"]["properties"]
-    assert set(schema["spec"]["properties"]) == {"name", "port", "storage-size", "image", "replicas", "backup"}
+    spec_fields = {"name", "port", "storage-size", "image", "engine", "replicas", "backup"}
+    assert set(schema["spec"]["properties"]) == spec_fields
     assert set(schema["status"]["properties"]) >= {"phase", "conditions", "observedGeneration", "readyReplicas"}
     assert v1["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
     assert [c["name"] for c in v1["additionalPrinterColumns"]] == ["Image", "Replicas", "Ready", "Phase", "Age"]
