@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from bench._timing import Sample, report
-from braindump_cli.k8s.crd import database_crd
-from braindump_cli.k8s.operator._api import KubeApi
+from braindump_cli.k8s.client import KubeApi
+from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.k8s.operator.builders import (
     DbRef,
     build_configmap,

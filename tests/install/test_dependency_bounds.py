@@ -71,7 +71,7 @@ def test_typer_context_is_the_bundled_click_context() -> None:
 
 
 def test_the_kubernetes_client_still_builds_requests_the_way_the_operator_uses() -> None:
-    """k8s/operator/_api.py sends through ApiClient.param_serialize and rest_client.pool_manager."""
+    """k8s/client.py, the one Kubernetes adapter, sends through param_serialize and rest_client.pool_manager."""
     from kubernetes.client import ApiClient
 
     client = ApiClient()

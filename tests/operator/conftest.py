@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.k8s.operator._api import ApiError, KubeApi
+from braindump_cli.k8s.client import ApiError, KubeApi
 from braindump_cli.process import terminate
 from braindump_cli.servers.kube import KubeCluster
 from braindump_cli.servers.kube_plane import ControlPlane

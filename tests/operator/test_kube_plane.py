@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.k8s.operator._api import KubeApi
+from braindump_cli.k8s.client import KubeApi
 from braindump_cli.servers.kube_build import KUBE_VERSION, KWOK_VERSION
 from braindump_cli.servers.kube_plane import ControlPlane
 from tests.operator.conftest import new_namespace, wait_for

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.k8s.operator._api import KubeApi
+from braindump_cli.k8s.client import KubeApi
 from braindump_cli.k8s.operator.status import job_state
 from tests.operator.conftest import (
     OperatorProcess,

@@ -19,7 +19,7 @@ import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from braindump_cli.k8s.operator._api import ApiError, ConnectionDetails, TransientApiError
+from braindump_cli.k8s.client import ApiError, ConnectionDetails
 from braindump_cli.k8s.operator.builders import (
     DbRef,
     build_backup_cronjob,
@@ -169,10 +169,8 @@ def build_registry(
             raise kopf.PermanentError(f"invalid spec: {e}") from None
         except WaitingFor as e:
             raise kopf.TemporaryError(str(e), delay=e.delay) from None
-        except TransientApiError as e:
-            raise kopf.TemporaryError(f"{what}: {e}", delay=backoff_delay(retry)) from None
         except ApiError as e:
-            if e.status == 422:
+            if e.status == 422 and not e.transient:
                 raise kopf.PermanentError(f"{what}: the apiserver rejected a child: {e}") from None
             raise kopf.TemporaryError(f"{what}: {e}", delay=backoff_delay(retry)) from None
         if out.requeue_after is not None:
@@ -202,7 +200,7 @@ def build_registry(
             reconciler.reconcile(_plain(body))
         except SpecInvalid:
             pass  # already in status and events; waits for a spec change
-        except (ApiError, TransientApiError) as e:
+        except ApiError as e:
             log.warning(
                 "resync of %s/%s failed, next tick retries: %s",
                 body["metadata"].get("namespace"),
@@ -235,7 +233,7 @@ def build_registry(
             reconciler.reconcile(db)
         except SpecInvalid:
             pass
-        except (ApiError, TransientApiError) as e:
+        except ApiError as e:
             log.warning("%s/%s: repair failed, the resync timer retries: %s", namespace, name, e)
 
     def child_handler(kind: str) -> Callable[..., Any]:

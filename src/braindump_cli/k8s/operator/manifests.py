@@ -49,7 +49,12 @@ def operator_rules(group: str = GROUP, plural: str = PLURAL) -> list[Rule]:
             "headless Service, connection details",
         ),
         Rule("", ("secrets",), ("create", "delete"), "generated credentials: created once, never read"),
-        Rule("", ("persistentvolumeclaims",), ("list", "patch"), "grow volumes when storage-size grows"),
+        Rule(
+            "",
+            ("persistentvolumeclaims",),
+            ("create", "list", "patch"),
+            "the backup volume of an engine profile; grow volumes when storage-size grows",
+        ),
         Rule("batch", ("jobs",), ("get", "list", "watch", "create", "delete"), "init, upgrade and final snapshot Jobs"),
         Rule("batch", ("cronjobs",), ("get", "list", "watch", "create", "patch", "delete"), "scheduled backups"),
         Rule("", ("events",), ("create",), "an Event for each action"),
@@ -105,7 +110,7 @@ def render_operator_manifests(
             f"--image {image!r} is not an image reference",
             hint="e.g. --image registry.example.com/bd-operator:0.1 (lowercase repository, optional :tag or @sha256:)",
         )
-    from braindump_cli.k8s.crd import database_crd
+    from braindump_cli.k8s.crd.shipped import database_crd
 
     crd = database_crd(group)
     db_group = str(crd["spec"]["group"])

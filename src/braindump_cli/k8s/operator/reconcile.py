@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from braindump_cli.k8s.operator._api import ApiError, KubeApi, Obj, TransientApiError
+from braindump_cli.k8s.client import ApiError, KubeApi, Obj
 from braindump_cli.k8s.operator.builders import (
     DbRef,
+    build_backup_claim,
     build_backup_cronjob,
     build_configmap,
     build_init_job,
@@ -176,18 +177,13 @@ class Reconciler:
 
         sts = None if fresh else api.get("StatefulSet", db.namespace, names.statefulset)
         if sts is not None and sts["metadata"].get("deletionTimestamp"):
-            raise TransientApiError(f"StatefulSet {names.statefulset} is still being deleted")
+            raise ApiError(f"StatefulSet {names.statefulset} is still being deleted", transient=True)
         current = _container_image(sts)
         plan, image, upgrade_state = self._choose_image(body, db, spec, current, out)
 
         # ConfigMap and Secret first: the StatefulSet's pods read them through envFrom.
         self._ensure(body, build_configmap(db, spec, config), fresh, out)
-        secret = build_secret(db, spec, config, password=generate_password())
-        if api.create(secret) is not None:
-            self.event(
-                body, "Normal", "SecretCreated", f"created Secret {names.secret} with generated credentials", out
-            )
-        del secret
+        self._create_once(body, db, spec, out)
         self._ensure(body, build_service(db, spec, config), fresh, out)
         sts_after = self._ensure(
             body, build_statefulset(db, spec, config, image=image), fresh, out, actual=sts, known=not fresh
@@ -227,13 +223,32 @@ class Reconciler:
             out.requeue_after = config.snapshot_poll_seconds
         return out
 
+    def _create_once(self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, out: Outcome) -> None:
+        """The Secret and the engine's backup volume: POSTed once, a 409 means already there."""
+        names = child_names(db.name)
+        secret = build_secret(db, spec, self.config, password=generate_password())
+        if self.api.create(secret) is not None:
+            self.event(
+                body, "Normal", "SecretCreated", f"created Secret {names.secret} with generated credentials", out
+            )
+        del secret
+        claim = build_backup_claim(db, spec, self.config)
+        if claim is not None and self.api.create(claim) is not None:
+            self.event(
+                body,
+                "Normal",
+                "BackupVolumeCreated",
+                f"created PersistentVolumeClaim {names.backup_claim} for archives (kept when the Database is deleted)",
+                out,
+            )
+
     def _choose_image(
         self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, current: str | None, out: Outcome
     ) -> tuple[ImagePlan, str, JobState | None]:
         """(plan, image the StatefulSet gets now, upgrade Job state or None): a version change
         waits for its upgrade Job; a refused one (downgrade) keeps the current image."""
         config = self.config
-        plan = plan_image(spec.image, current, min_version=config.min_version)
+        plan = plan_image(spec.image, current, min_version=config.min_version, engine=spec.engine_name)
         if plan.below_minimum and current != plan.target:
             self.event(
                 body,
@@ -370,7 +385,7 @@ class Reconciler:
             body, "Normal", "StatefulSetRecreating", f"StatefulSet {meta['name']} recreated for storage {size}", out
         )
         # The orphaning delete completes asynchronously (the garbage collector releases the pods).
-        raise TransientApiError(f"StatefulSet {meta['name']} is being recreated for storage {size}")
+        raise ApiError(f"StatefulSet {meta['name']} is being recreated for storage {size}", transient=True)
 
     # --- deletion -------------------------------------------------------------------------------
     def finalize(self, body: Mapping[str, Any]) -> Outcome:
