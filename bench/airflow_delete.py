@@ -41,11 +41,11 @@ def _amplify(url: str, dag_id: str, rows: int) -> None:
     """Grow the DAG's single run / task instance / xcom / log row to `rows` task instances in SQL."""
     from sqlalchemy import text
 
-    from braindump_cli.airflow._db import connection, quote, reflect_schema
+    from braindump_cli.airflow._db import connect, quote, reflect_schema
 
     runs = max(1, rows // 100)
     tasks = rows // runs
-    with connection(url, write=True) as conn:
+    with connect(url, write=True) as conn:
         schema = reflect_schema(conn)
         q = lambda c: quote(conn, c)  # noqa: E731
 
@@ -111,10 +111,10 @@ def _build_template(server: object, rows: int) -> str:
 
 def _raw_sql(url: str, dag_id: str) -> str:
     """BEGIN; DELETE ... WHERE dag_id = 'x' per dag_id table, children first; COMMIT."""
-    from braindump_cli.airflow._db import connection, reflect_schema
-    from braindump_cli.airflow.delete import delete_order
+    from braindump_cli.airflow._db import connect, reflect_schema
+    from braindump_cli.airflow.delete.selection import delete_order
 
-    with connection(url) as conn:
+    with connect(url) as conn:
         schema = reflect_schema(conn)
     keyed = [t for t, info in schema.tables.items() if "dag_id" in info.columns or "target_dag_id" in info.columns]
     lines = ["BEGIN;"]

@@ -25,9 +25,9 @@ Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
 
 
 def _sql(url: str, sql: str, params: dict[str, Any] | None = None) -> None:
-    from braindump_cli.airflow._db import connection
+    from braindump_cli.airflow._db import connect
 
-    with connection(url, write=True) as conn:
+    with connect(url, write=True) as conn:
         from sqlalchemy import text
 
         conn.execute(text(sql), params or {})

@@ -67,11 +67,11 @@ def delete_dag(
     Example: bd airflow delete-dag old_etl --dry-run
     """
     from braindump_cli.airflow import delete as lib
-    from braindump_cli.airflow.dags_folder import resolve_dags_folder
+    from braindump_cli.settings import resolve_dags_folder
 
     if archive is not None and no_archive:
         raise UsageError("--archive and --no-archive exclude each other", hint="pass only one of them")
-    url = airflow_db(conn).url
+    url = airflow_db(conn)
     folder = resolve_dags_folder(dags_folder)
     options: dict[str, Any] = {
         "keep_logs": keep_logs,
@@ -138,7 +138,7 @@ def restore_dag(
     from braindump_cli.airflow.archive import read_header
     from braindump_cli.airflow.restore import restore_dag as restore
 
-    url = airflow_db(conn).url
+    url = airflow_db(conn)
     header = read_header(archive)
     info(f"{archive}: {sum(header.counts.values())} rows of {', '.join(header.dag_ids)} (revision {header.revision})")
     confirm(f"Restore {sum(header.counts.values())} rows into the database?", yes=yes)

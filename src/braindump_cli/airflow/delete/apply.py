@@ -1,0 +1,180 @@
+"""`delete_dag` and its plan: archive, then delete every selected row children first, in one transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import logging
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braindump_cli.airflow._db import connect, copy_out, stream_rows
+from braindump_cli.airflow.archive import ArchiveWriter
+from braindump_cli.airflow.delete.checks import check_selection
+from braindump_cli.airflow.delete.selection import (
+    Selection,
+    bind,
+    bind_values,
+    count_rows,
+    select_rows,
+    values_for,
+)
+from braindump_cli.airflow.delete.statements import (
+    PARAMS_SETTING,
+    copy_statements,
+    pg_copy,
+    server_json,
+    statements,
+)
+from braindump_cli.errors import BdError
+from braindump_cli.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from braindump_cli.airflow._db import Connection, Target
+
+# Progress lines only for the tables of a large delete: this many rows, or this long.
+PROGRESS_ROWS = 10_000
+PROGRESS_SECONDS = 1.0
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    """What was (or, with dry_run, would be) deleted. Fields are the `-o json` document."""
+
+    dag_ids: tuple[str, ...]
+    dry_run: bool
+    deleted: dict[str, int]
+    total: int
+    archive: str | None
+    warnings: tuple[str, ...] = field(default=(), repr=False)
+
+
+def default_archive_path(
+    dag_ids: Sequence[str], *, now: dt.datetime | None = None, directory: Path | None = None
+) -> Path:
+    stamp = (now or dt.datetime.now(dt.timezone.utc)).strftime("%Y%m%dT%H%M%SZ")
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", dag_ids[0])[:80].strip(".") or "dag"
+    more = f"-and-{len(dag_ids) - 1}-more" if len(dag_ids) > 1 else ""
+    return (directory or Path.cwd()) / f"bd-archive-{safe}{more}-{stamp}.jsonl.gz"
+
+
+def plan_dag_delete(
+    target: Target,
+    dag_ids: Sequence[str],
+    *,
+    keep_logs: bool = False,
+    include_subdags: bool = False,
+    dags_folder: Path | None = None,
+) -> DeleteResult:
+    """Rows per table that `delete_dag` would remove; changes nothing (the `--dry-run`).
+
+    A missing DAG raises NotFoundError; what `delete_dag` would refuse comes back in `warnings`.
+    """
+    with connect(target) as conn:
+        sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+        warnings = check_selection(conn, sel, force=True, dags_folder=dags_folder)
+        counts = count_rows(conn, sel)
+    return DeleteResult(tuple(dag_ids), True, counts, sum(counts.values()), None, tuple(warnings))
+
+
+def delete_dag(
+    target: Target,
+    dag_ids: Sequence[str],
+    *,
+    archive: Path | None,
+    keep_logs: bool = False,
+    include_subdags: bool = False,
+    force: bool = False,
+    dags_folder: Path | None = None,
+    progress: Progress = no_progress,
+) -> DeleteResult:
+    """Archive (unless `archive` is None) and delete every row of the DAGs, in one transaction."""
+    deleted: dict[str, int] = {}
+    writer: ArchiveWriter | None = None
+    with connect(target, write=True) as conn:
+        sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+        warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
+        for w in warnings:
+            progress(f"warning: --force: {w}")
+        copy = archive is not None and pg_copy(conn, sel)
+        if copy:
+            conn.execute(
+                bind("SELECT set_config(:name, :value, true)"),
+                {"name": PARAMS_SETTING, "value": json.dumps(bind_values(sel))},
+            )
+        if archive is not None:
+            writer = ArchiveWriter(archive, _header(sel))
+        try:
+            for table in sel.order:
+                started = time.monotonic()
+                if writer is not None and copy and server_json(sel, table):
+                    n = archived = _copy_delete(conn, sel, table, writer)
+                else:
+                    n, archived = _select_delete(conn, sel, table, writer)
+                if writer is not None and archived != n:
+                    raise BdError(
+                        f"{table}: archived {archived} rows but the delete removed {n}; rolled back",
+                        hint="something changed the rows meanwhile; run it again",
+                    )
+                if n:
+                    deleted[table] = n
+                    log.debug("%s: %d rows", table, n)
+                    if n >= PROGRESS_ROWS or time.monotonic() - started >= PROGRESS_SECONDS:
+                        progress(f"{table}: {n} rows deleted")
+            path = writer.commit() if writer is not None else None
+        except BaseException:
+            if writer is not None:
+                writer.abort()
+            raise
+    return DeleteResult(
+        tuple(dag_ids), False, deleted, sum(deleted.values()), str(path) if path else None, tuple(warnings)
+    )
+
+
+def _select_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWriter | None) -> tuple[int, int]:
+    """Archive each branch's rows with a streamed SELECT, then DELETE them: (rows deleted, rows archived)."""
+    n = archived = 0
+    columns = sel.schema.tables[table].columns
+    for select_sql, delete_sql in statements(conn, sel, table):
+        if writer is not None:
+            rows = stream_rows(conn, bind(select_sql), values_for(sel, select_sql))
+            if server_json(sel, table):
+                archived += writer.write_json_rows(table, columns, (r[0] for r in rows))
+            else:
+                archived += writer.write_rows(table, columns, rows)
+        result = conn.execute(bind(delete_sql), values_for(sel, delete_sql))
+        n += max(result.rowcount, 0)
+    return n, archived
+
+
+def _copy_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWriter) -> int:
+    """PostgreSQL: each branch deleted by one `COPY (DELETE ... RETURNING ...)` whose rows are the archive."""
+    n = 0
+    columns = sel.schema.tables[table].columns
+    for stmt in copy_statements(conn, sel, table):
+        n += writer.write_copy_rows(table, columns, functools.partial(copy_out, conn, stmt))
+    return n
+
+
+def _header(sel: Selection) -> dict[str, Any]:
+    return {
+        "dag_ids": list(sel.dag_ids),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "dialect": sel.schema.dialect,
+        "alembic_revision": sel.schema.revision,
+        "order": list(sel.order),
+        "tables": {
+            t: {
+                "columns": list(sel.schema.tables[t].columns),
+                "types": list(sel.schema.tables[t].types),
+                "primary_key": list(sel.schema.tables[t].primary_key),
+            }
+            for t in sel.order
+        },
+    }
