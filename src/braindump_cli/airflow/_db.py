@@ -193,13 +193,16 @@ def connect(
     *,
     timeout: float = 10.0,
     write: bool = False,
+    one_transaction: bool = True,
     statement_timeout: float | None = None,
 ) -> Iterator[Connection]:
     """The one connect of every `bd airflow` command: UnreachableError (exit 5) within about `timeout` seconds.
 
     `write`: the block runs in one transaction (REPEATABLE READ on PostgreSQL, SERIALIZABLE on MySQL,
-    `BEGIN IMMEDIATE` on SQLite), committed when it ends without an error. Otherwise the connection
-    autobegins; the caller may commit or roll back. Database errors in the block become BdError, a
+    `BEGIN IMMEDIATE` on SQLite), committed when it ends without an error; with `one_transaction=False`
+    the caller opens its own short transactions (`with conn.begin():`, the server's default isolation,
+    SQLite's write lock taken at each BEGIN). Otherwise the connection autobegins; the caller may
+    commit or roll back. Database errors in the block become BdError, a
     server-side timeout (lock wait, statement time) DbTimeoutError (exit 6).
     """
     settings = _target(target)
@@ -218,6 +221,9 @@ def connect(
                     yield conn
                     return
                 conn = conn.execution_options(bd_write=True)
+                if not one_transaction:
+                    yield conn
+                    return
                 if engine.dialect.name == "postgresql":
                     # One snapshot for archive and delete; a row changed concurrently aborts the whole run.
                     conn = conn.execution_options(isolation_level="REPEATABLE READ")
@@ -250,6 +256,41 @@ def _errors_translated(engine: Engine) -> Iterator[None]:
 
 class DbTimeoutError(BdTimeoutError):
     """A server-side guard fired (lock wait or statement time); the transaction was rolled back."""
+
+
+@dataclass(frozen=True)
+class Guards:
+    """Limits the server itself enforces on a write transaction (None: the server's own setting).
+
+    PostgreSQL: `SET LOCAL lock_timeout` and `statement_timeout` (this transaction only). MySQL/MariaDB:
+    the session's `innodb_lock_wait_timeout` (whole seconds, at least 1) and MariaDB's
+    `max_statement_time` (MySQL's `max_execution_time` bounds only SELECTs). SQLite has one writer at a
+    time and no such settings: its lock wait is the connect timeout.
+    """
+
+    lock_timeout: float | None = None
+    statement_timeout: float | None = None
+
+
+NO_GUARDS = Guards()
+
+
+def set_guards(conn: Connection, guards: Guards) -> None:
+    """Apply `guards` to the transaction (PostgreSQL) or session (MySQL/MariaDB) of `conn`."""
+    name = conn.dialect.name
+    if name == "postgresql":
+        for setting, value in (("lock_timeout", guards.lock_timeout), ("statement_timeout", guards.statement_timeout)):
+            if value is not None:
+                conn.execute(sql("SELECT set_config(:s, :v, true)"), {"s": setting, "v": f"{int(value * 1000)}ms"})
+    elif name in ("mysql", "mariadb"):
+        if guards.lock_timeout is not None:
+            seconds = max(1, math.ceil(guards.lock_timeout))
+            conn.execute(sql("SET SESSION innodb_lock_wait_timeout = :v"), {"v": seconds})
+        if guards.statement_timeout is not None:
+            if getattr(conn.dialect, "is_mariadb", False):
+                conn.execute(sql("SET SESSION max_statement_time = :v"), {"v": float(guards.statement_timeout)})
+            else:
+                conn.execute(sql("SET SESSION max_execution_time = :v"), {"v": int(guards.statement_timeout * 1000)})
 
 
 # PostgreSQL SQLSTATEs: lock_not_available (lock_timeout), query_canceled (statement_timeout).

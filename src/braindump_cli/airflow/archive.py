@@ -72,6 +72,16 @@ def _dumps(obj: Any) -> str:
     return _encoder.encode(obj)
 
 
+def encode_row(row: Sequence[Any]) -> str:
+    """One archived row: a JSON array, values that JSON cannot carry tagged (see encode_value)."""
+    return _encoder.encode(list(row))
+
+
+def encode_doc(doc: dict[str, Any]) -> str:
+    """A header, section or trailer line."""
+    return _encoder.encode(doc)
+
+
 class CopySink:
     """A file-like target for psycopg2's `copy_expert`: COPY text rows in, unescaped 1 MiB chunks out.
 

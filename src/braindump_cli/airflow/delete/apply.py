@@ -9,12 +9,13 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from braindump_cli.airflow._db import connect, copy_out, stream_rows
+from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect, copy_out, set_guards, stream_rows
 from braindump_cli.airflow.archive import ArchiveWriter
+from braindump_cli.airflow.delete.batched import delete_dag_batched
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.selection import (
     Selection,
@@ -31,7 +32,7 @@ from braindump_cli.airflow.delete.statements import (
     server_json,
     statements,
 )
-from braindump_cli.errors import BdError
+from braindump_cli.errors import BdError, UsageError
 from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -53,6 +54,12 @@ class DeleteResult:
     total: int
     archive: str | None
     warnings: tuple[str, ...] = field(default=(), repr=False)
+    batch_size: int | None = None
+    """None: one transaction."""
+    batches: dict[str, int] = field(default_factory=dict)
+    """Transactions per table (the plan of a batched delete; one per table and branch at least)."""
+    locks: str = "one transaction: every deleted row stays locked until the commit"
+    """Which rows other sessions may wait for, and for how long."""
 
 
 def default_archive_path(
@@ -71,8 +78,9 @@ def plan_dag_delete(
     keep_logs: bool = False,
     include_subdags: bool = False,
     dags_folder: Path | None = None,
+    batch_size: int | None = None,
 ) -> DeleteResult:
-    """Rows per table that `delete_dag` would remove; changes nothing (the `--dry-run`).
+    """Rows per table that `delete_dag` would remove, in delete order; changes nothing (the `--dry-run`).
 
     A missing DAG raises NotFoundError; what `delete_dag` would refuse comes back in `warnings`.
     """
@@ -80,7 +88,13 @@ def plan_dag_delete(
         sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
         warnings = check_selection(conn, sel, force=True, dags_folder=dags_folder)
         counts = count_rows(conn, sel)
-    return DeleteResult(tuple(dag_ids), True, counts, sum(counts.values()), None, tuple(warnings))
+    result = DeleteResult(tuple(dag_ids), True, counts, sum(counts.values()), None, tuple(warnings))
+    if batch_size is None:
+        return result
+    # At least one transaction per table and branch; rows selected by several branches go in the first.
+    batches = {t: max(len(sel.branches[t]), -(-n // batch_size)) for t, n in counts.items()}
+    locks = f"batches: at most {batch_size} rows of one table locked at a time, each batch its own transaction"
+    return replace(result, batch_size=batch_size, batches=batches, locks=locks)
 
 
 def delete_dag(
@@ -92,12 +106,58 @@ def delete_dag(
     include_subdags: bool = False,
     force: bool = False,
     dags_folder: Path | None = None,
+    guards: Guards = NO_GUARDS,
+    batch_size: int | None = None,
     progress: Progress = no_progress,
 ) -> DeleteResult:
-    """Archive (unless `archive` is None) and delete every row of the DAGs, in one transaction."""
+    """Archive (unless `archive` is None) and delete every row of the DAGs, in one transaction, or in
+    transactions of at most `batch_size` rows (batched.py; needs an archive: it is the run's journal).
+
+    `guards` bound the transaction's lock waits and statements on the server; one that fires rolls the
+    whole delete back (DbTimeoutError, exit 6) and the hint says to use batches.
+    """
+    if batch_size is not None:
+        if archive is None:
+            raise UsageError(
+                "--batch-size needs the archive: it is the journal --resume reads", hint="drop --no-archive"
+            )
+        run = delete_dag_batched(
+            target, dag_ids, archive=archive, batch_size=batch_size, keep_logs=keep_logs,
+            include_subdags=include_subdags, force=force, dags_folder=dags_folder, guards=guards, progress=progress,
+        )  # fmt: skip
+        counts = run.deleted
+        return DeleteResult(
+            run.dag_ids, False, counts, sum(counts.values()), str(run.archive), run.warnings, batch_size
+        )
+    try:
+        return _delete_in_one_transaction(
+            target, dag_ids, archive=archive, keep_logs=keep_logs, include_subdags=include_subdags,
+            force=force, dags_folder=dags_folder, guards=guards, progress=progress,
+        )  # fmt: skip
+    except DbTimeoutError as e:
+        raise DbTimeoutError(
+            e.message,
+            hint="delete in short transactions: bd airflow delete-dag ... --batch-size 10000 "
+            "(or raise --lock-timeout / --statement-timeout)",
+        ) from e
+
+
+def _delete_in_one_transaction(
+    target: Target,
+    dag_ids: Sequence[str],
+    *,
+    archive: Path | None,
+    keep_logs: bool,
+    include_subdags: bool,
+    force: bool,
+    dags_folder: Path | None,
+    guards: Guards,
+    progress: Progress,
+) -> DeleteResult:
     deleted: dict[str, int] = {}
     writer: ArchiveWriter | None = None
     with connect(target, write=True) as conn:
+        set_guards(conn, guards)
         sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
         warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
         for w in warnings:
@@ -112,21 +172,9 @@ def delete_dag(
             writer = ArchiveWriter(archive, _header(sel))
         try:
             for table in sel.order:
-                started = time.monotonic()
-                if writer is not None and copy and server_json(sel, table):
-                    n = archived = _copy_delete(conn, sel, table, writer)
-                else:
-                    n, archived = _select_delete(conn, sel, table, writer)
-                if writer is not None and archived != n:
-                    raise BdError(
-                        f"{table}: archived {archived} rows but the delete removed {n}; rolled back",
-                        hint="something changed the rows meanwhile; run it again",
-                    )
+                n = _delete_table(conn, sel, table, writer, copy=copy, progress=progress)
                 if n:
                     deleted[table] = n
-                    log.debug("%s: %d rows", table, n)
-                    if n >= PROGRESS_ROWS or time.monotonic() - started >= PROGRESS_SECONDS:
-                        progress(f"{table}: {n} rows deleted")
             path = writer.commit() if writer is not None else None
         except BaseException:
             if writer is not None:
@@ -135,6 +183,27 @@ def delete_dag(
     return DeleteResult(
         tuple(dag_ids), False, deleted, sum(deleted.values()), str(path) if path else None, tuple(warnings)
     )
+
+
+def _delete_table(
+    conn: Connection, sel: Selection, table: str, writer: ArchiveWriter | None, *, copy: bool, progress: Progress
+) -> int:
+    """Archive and delete the selected rows of one table; the rows removed."""
+    started = time.monotonic()
+    if writer is not None and copy and server_json(sel, table):
+        n = archived = _copy_delete(conn, sel, table, writer)
+    else:
+        n, archived = _select_delete(conn, sel, table, writer)
+    if writer is not None and archived != n:
+        raise BdError(
+            f"{table}: archived {archived} rows but the delete removed {n}; rolled back",
+            hint="something changed the rows meanwhile; run it again",
+        )
+    if n:
+        log.debug("%s: %d rows", table, n)
+        if n >= PROGRESS_ROWS or time.monotonic() - started >= PROGRESS_SECONDS:
+            progress(f"{table}: {n} rows deleted")
+    return n
 
 
 def _select_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWriter | None) -> tuple[int, int]:

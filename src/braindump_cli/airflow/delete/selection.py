@@ -221,8 +221,15 @@ def _files(conn: Connection, schema: Schema, dag_ids: Sequence[str], like: dict[
 
 
 def select_rows(
-    conn: Connection, dag_ids: Sequence[str], *, keep_logs: bool = False, include_subdags: bool = False
+    conn: Connection,
+    dag_ids: Sequence[str],
+    *,
+    keep_logs: bool = False,
+    include_subdags: bool = False,
+    files: dict[str, Any] | None = None,
 ) -> Selection:
+    """The rows to delete. `files`: the DAG files found when the run started (`Selection.params`), for a
+    resumed batched delete, whose `dag` rows may be gone already."""
     if not dag_ids:
         raise UsageError("no DAG id given", hint="bd airflow delete-dag DAG_ID")
     schema = reflect_schema(conn)
@@ -234,7 +241,7 @@ def select_rows(
             like[f"sub{i}"] = escape_like(d) + ".%"
             like[f"sub{i}_n"] = len(d) + 1
             like[f"sub{i}_prefix"] = d + "."
-    params = _files(conn, schema, dag_ids, like)
+    params = dict(files) if files is not None else _files(conn, schema, dag_ids, like)
     seeds = seeds_of(
         schema, keep_logs=keep_logs, has_files=bool(params["filelocs"]), has_pairs=bool(params.get("_pairs"))
     )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 def statements(conn: Connection, sel: Selection, table: str) -> Iterator[tuple[str, str]]:
     """(select sql, delete sql) per branch of `table`."""
     qt = quote(conn, table)
-    cols = _archive_columns(conn, sel, table)
+    cols = archive_columns(conn, sel, table)
     for branch in sel.branches[table]:
         where = render_branch(conn, sel, table, qt, branch)
         yield f"SELECT {cols} FROM {qt} WHERE {where}", f"DELETE FROM {qt} WHERE {where}"
@@ -61,10 +61,10 @@ def copy_statements(conn: Connection, sel: Selection, table: str) -> Iterator[st
     names = set(bind_values(sel))
     for branch in sel.branches[table]:
         where = _from_setting(render_branch(conn, sel, table, qt, branch), names)
-        yield f"COPY (DELETE FROM {qt} WHERE {where} RETURNING {_archive_columns(conn, sel, table)}) TO STDOUT"
+        yield f"COPY (DELETE FROM {qt} WHERE {where} RETURNING {archive_columns(conn, sel, table)}) TO STDOUT"
 
 
-def _archive_columns(conn: Connection, sel: Selection, table: str) -> str:
+def archive_columns(conn: Connection, sel: Selection, table: str) -> str:
     cols = ", ".join(_select_expr(conn, sel.schema.dialect, c, t) for c, t in _typed(sel, table))
     return f"CAST(json_build_array({cols}) AS TEXT)" if server_json(sel, table) else cols
 

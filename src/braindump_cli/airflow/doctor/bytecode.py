@@ -59,32 +59,32 @@ def _unchecked_hash(pyc: Path) -> bool:
     return len(header) == 8 and int.from_bytes(header[4:8], "little") & 0b11 == 0b01
 
 
+def _cached(pyc: Path) -> StaleBytecode | None:
+    """A `__pycache__/<name>.<tag>.pyc` entry, if stale."""
+    source = pyc.parent.parent / (pyc.name.split(".", 1)[0] + ".py")
+    if not source.exists():
+        return StaleBytecode(str(pyc), str(source), "source missing", False)
+    reason = _check_pyc(pyc, source)
+    return None if reason is None else StaleBytecode(str(pyc), str(source), reason, _unchecked_hash(pyc))
+
+
+def _beside(pyc: Path) -> StaleBytecode | None:
+    """A `<name>.pyc` next to the sources, if stale."""
+    source = pyc.with_suffix(".py")
+    if not source.exists():
+        # A sourceless pyc beside the DAGs is imported in place of the vanished .py.
+        return StaleBytecode(str(pyc), str(source), "sourceless pyc", True)
+    reason = _check_pyc(pyc, source)
+    return None if reason is None else StaleBytecode(str(pyc), str(source), reason, False)
+
+
 def find_stale_bytecode(folder: Path) -> list[StaleBytecode]:
     found: list[StaleBytecode] = []
     for root, _dirs, files in walk_folder(folder):
-        if root.name == "__pycache__":
-            for name in files:
-                if not name.endswith(".pyc"):
-                    continue
-                pyc = root / name
-                source = root.parent / (name.split(".", 1)[0] + ".py")
-                if not source.exists():
-                    found.append(StaleBytecode(str(pyc), str(source), "source missing", False))
-                    continue
-                reason = _check_pyc(pyc, source)
-                if reason is not None:
-                    shadows = _unchecked_hash(pyc)
-                    found.append(StaleBytecode(str(pyc), str(source), reason, shadows))
-            continue
+        check = _cached if root.name == "__pycache__" else _beside
         for name in files:
-            if not name.endswith(".pyc"):
-                continue
-            pyc, source = root / name, root / name[:-1]
-            if not source.exists():
-                # A sourceless pyc beside the DAGs is imported in place of the vanished .py.
-                found.append(StaleBytecode(str(pyc), str(source), "sourceless pyc", True))
-            elif (reason := _check_pyc(pyc, source)) is not None:
-                found.append(StaleBytecode(str(pyc), str(source), reason, False))
+            if name.endswith(".pyc") and (entry := check(root / name)) is not None:
+                found.append(entry)
     return found
 
 

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from braindump_cli.airflow.doctor.bytecode import StaleBytecode, find_stale_bytecode, remove_bytecode
 from braindump_cli.airflow.doctor.dag_files import FileResult, list_dag_files, parse_dag_files
 from braindump_cli.airflow.doctor.interpreter import Interpreter, find_airflow_python, own_interpreter
-from braindump_cli.errors import UnreachableError, UsageError
+from braindump_cli.errors import BdError, UsageError
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import AirflowDbSettings, resolve_dags_folder
 
@@ -83,6 +83,41 @@ def _db_part(
     return table, errors, [(d.dag_id, d.fileloc) for d in active]
 
 
+@dataclass
+class _DbPart:
+    table: str | None = None
+    import_errors: list[DbImportError] = field(default_factory=list)
+    comparison: DagComparison | None = None
+    error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+
+def _db_checks(settings: AirflowDbSettings, timeout: float, results: Sequence[FileResult]) -> _DbPart:
+    """The import-error table and the DAG ids active in the DB against those the files define."""
+    try:
+        table, db_errors, active = _db_part(settings, timeout)
+    except BdError as e:  # unreachable, no such SQLite file, not an Airflow DB: a problem, not the end
+        return _DbPart(error=e.message, problems=[f"metadata DB: {e.message}"])
+    part = _DbPart(table=table, import_errors=db_errors)
+    for err in db_errors:
+        part.problems.append(f"import error recorded in the DB for {err.filename}: {err.error}")
+    in_files = {d for r in results for d in r.dag_ids}
+    failed = {os.path.realpath(r.path) for r in results if not r.ok}
+    active_ids = {dag_id for dag_id, _ in active}
+    # A DAG whose file failed to import is already reported; do not report it twice.
+    missing = sorted(
+        dag_id
+        for dag_id, fileloc in active
+        if dag_id not in in_files and not (fileloc and os.path.realpath(fileloc) in failed)
+    )
+    part.comparison = DagComparison(tuple(sorted(in_files - active_ids)), tuple(missing), len(active_ids))
+    for dag_id in part.comparison.in_files_not_active_in_db:
+        part.problems.append(f"DAG {dag_id!r} is defined in the files but not active in the DB")
+    for dag_id in part.comparison.active_in_db_not_in_files:
+        part.problems.append(f"DAG {dag_id!r} is active in the DB but no DAG file defines it")
+    return part
+
+
 def doctor(
     *,
     dags_folder: Path | None = None,
@@ -125,35 +160,8 @@ def doctor(
         elif not r.ok:
             problems.append(f"{rel}: {r.error_type}: {r.error}")
 
-    db_url = settings.display_url if settings is not None else None
-    db_error = None
-    table: str | None = None
-    db_errors: list[DbImportError] = []
-    comparison = None
-    if settings is not None:
-        try:
-            table, db_errors, active = _db_part(settings, db_timeout)
-        except (UnreachableError, UsageError) as e:
-            db_error = e.message
-            problems.append(f"metadata DB: {e.message}")
-        else:
-            for err in db_errors:
-                problems.append(f"import error recorded in the DB for {err.filename}: {err.error}")
-            in_files = {d for r in results for d in r.dag_ids}
-            failed = {os.path.realpath(r.path) for r in results if not r.ok}
-            active_ids = {dag_id for dag_id, _ in active}
-            # A DAG whose file failed to import is already reported; do not report it twice.
-            missing = sorted(
-                dag_id
-                for dag_id, fileloc in active
-                if dag_id not in in_files and not (fileloc and os.path.realpath(fileloc) in failed)
-            )
-            comparison = DagComparison(tuple(sorted(in_files - active_ids)), tuple(missing), len(active_ids))
-            for dag_id in comparison.in_files_not_active_in_db:
-                problems.append(f"DAG {dag_id!r} is defined in the files but not active in the DB")
-            for dag_id in comparison.active_in_db_not_in_files:
-                problems.append(f"DAG {dag_id!r} is active in the DB but no DAG file defines it")
-
+    db = _DbPart() if settings is None else _db_checks(settings, db_timeout, results)
+    problems += db.problems
     return DoctorReport(
         dags_folder=str(folder),
         bd_interpreter=mine,
@@ -162,10 +170,10 @@ def doctor(
         stale_bytecode=tuple(stale),
         files=tuple(sorted(results, key=lambda r: r.path)),
         skipped_files=skipped,
-        database=db_url,
-        database_error=db_error,
-        import_error_table=table,
-        import_errors=tuple(db_errors),
-        dags=comparison,
+        database=settings.display_url if settings is not None else None,
+        database_error=db.error,
+        import_error_table=db.table,
+        import_errors=tuple(db.import_errors),
+        dags=db.comparison,
         problems=tuple(problems),
     )

@@ -1,0 +1,239 @@
+"""`delete_dag` with `--batch-size N`: bounded batches, each its own short transaction, resumable.
+
+The same selection as the one-transaction delete (selection.py), the same order (children first,
+along the live foreign keys). The DAG is paused first (its own commit), so the scheduler adds no
+runs meanwhile. Then, table by table and branch by branch, each batch:
+
+1. selects at most N rows and locks them (`FOR UPDATE`; SQLite takes its write lock at BEGIN),
+2. appends them to the archive and fsyncs it (journal.py),
+3. deletes exactly those rows by primary key and commits; a row count that differs rolls back.
+
+Other sessions wait at most one batch for a row bd holds. Killed at any point, the run resumes with
+`--resume ARCHIVE`: the archive's journal says which batches are in the archive, the database says
+whether the last one committed, and the run goes on until the selection is empty, as the one
+transaction would have left it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braindump_cli.airflow._db import NO_GUARDS, Guards, connect, quote, set_guards, sql
+from braindump_cli.airflow.archive import encode_row
+from braindump_cli.airflow.delete.checks import check_selection
+from braindump_cli.airflow.delete.journal import BatchJournal
+from braindump_cli.airflow.delete.selection import Selection, render_branch, seed_sql, select_rows, values_for
+from braindump_cli.airflow.delete.statements import archive_columns, server_json
+from braindump_cli.errors import BdError, UsageError
+from braindump_cli.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from braindump_cli.airflow._db import Connection, Target
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BatchedRun:
+    """What the caller gets back: the archive, the warnings --force turned refusals into, rows per table."""
+
+    dag_ids: tuple[str, ...]
+    archive: Path
+    deleted: dict[str, int]
+    warnings: tuple[str, ...]
+
+
+def delete_dag_batched(
+    target: Target,
+    dag_ids: Sequence[str],
+    *,
+    archive: Path,
+    batch_size: int,
+    keep_logs: bool = False,
+    include_subdags: bool = False,
+    force: bool = False,
+    dags_folder: Path | None = None,
+    guards: Guards = NO_GUARDS,
+    progress: Progress = no_progress,
+) -> BatchedRun:
+    """Archive and delete every row of the DAGs in batches of at most `batch_size` rows per transaction."""
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    with connect(target, write=True, one_transaction=False) as conn:
+        with conn.begin():
+            sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+            warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
+        _require_primary_keys(sel)
+        for w in warnings:
+            progress(f"warning: --force: {w}")
+        options = {"batch_size": batch_size, "keep_logs": keep_logs, "include_subdags": include_subdags}
+        journal = BatchJournal.create(archive, _header(sel, options))
+        try:
+            _pause(conn, sel)
+            _run(conn, sel, journal, batch_size=batch_size, guards=guards, progress=progress)
+            path = journal.finish()
+        finally:
+            journal.close()
+    return BatchedRun(tuple(dag_ids), path, journal.counts(), tuple(warnings))
+
+
+def resume_delete(
+    target: Target,
+    archive: Path,
+    *,
+    batch_size: int | None = None,
+    guards: Guards = NO_GUARDS,
+    progress: Progress = no_progress,
+) -> BatchedRun:
+    """Finish the batched delete that wrote `archive` and was interrupted; ends as if it had not been."""
+    journal = BatchJournal.resume(archive)
+    try:
+        header = journal.header
+        batched = header.get("batched") or {}
+        if not batched:
+            raise UsageError(f"{archive} was not written by a batched delete", hint="nothing to resume")
+        size = batch_size or int(batched["batch_size"])
+        with connect(target, write=True, one_transaction=False) as conn:
+            with conn.begin():
+                sel = select_rows(
+                    conn,
+                    header["dag_ids"],
+                    keep_logs=bool(batched["keep_logs"]),
+                    include_subdags=bool(batched["include_subdags"]),
+                    files=batched["files"],
+                )
+                _settle_last_batch(conn, journal)
+            progress(f"resuming after {len(journal.batches)} committed batches")
+            _run(conn, sel, journal, batch_size=size, guards=guards, progress=progress)
+            path = journal.finish()
+    finally:
+        journal.close()
+    return BatchedRun(tuple(header["dag_ids"]), path, journal.counts(), ())
+
+
+def _require_primary_keys(sel: Selection) -> None:
+    missing = [t for t in sel.order if not sel.schema.tables[t].primary_key]
+    if missing:
+        raise UsageError(
+            f"batched delete needs a primary key on every table; {', '.join(missing)} has none",
+            hint="run without --batch-size (one transaction)",
+        )
+
+
+def _header(sel: Selection, options: dict[str, Any]) -> dict[str, Any]:
+    files = {k: v for k, v in sel.params.items() if not k.startswith("sub")}
+    return {
+        "dag_ids": list(sel.dag_ids),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "dialect": sel.schema.dialect,
+        "alembic_revision": sel.schema.revision,
+        "order": list(sel.order),
+        "tables": {
+            t: {
+                "columns": list(sel.schema.tables[t].columns),
+                "types": list(sel.schema.tables[t].types),
+                "primary_key": list(sel.schema.tables[t].primary_key),
+            }
+            for t in sel.order
+        },
+        "batched": {**options, "files": files},
+    }
+
+
+def _pause(conn: Connection, sel: Selection) -> None:
+    """Pause the DAGs in their own commit, so the scheduler creates no runs while the batches go."""
+    dag = sel.schema.tables.get("dag")
+    if dag is None or not dag.has("is_paused"):
+        return
+    qd = quote(conn, "dag")
+    where = seed_sql(conn, qd, "dag_id", sel.like_params)
+    stmt = f"UPDATE {qd} SET {quote(conn, 'is_paused')} = :paused WHERE {where}"
+    with conn.begin():
+        conn.execute(_bind(stmt), {**values_for(sel, stmt), "paused": True})
+
+
+def _bind(statement: str) -> Any:
+    return sql(statement, lists=[n for n in ("ids", "filelocs", "keys") if f":{n}" in statement])
+
+
+def _run(
+    conn: Connection, sel: Selection, journal: BatchJournal, *, batch_size: int, guards: Guards, progress: Progress
+) -> None:
+    for table in sel.order:
+        done = 0
+        for branch in sel.branches[table]:
+            while (n := _one_batch(conn, sel, journal, table, branch, batch_size, guards)) > 0:
+                done += n
+                log.debug("%s: batch of %d rows", table, n)
+        if done:
+            progress(f"{table}: {done} rows deleted")
+
+
+def _one_batch(
+    conn: Connection, sel: Selection, journal: BatchJournal, table: str, branch: Any, size: int, guards: Guards
+) -> int:
+    """Archive and delete up to `size` rows of one branch in one transaction; the rows it removed."""
+    qt = quote(conn, table)
+    info = sel.schema.tables[table]
+    pk = info.primary_key
+    where = render_branch(conn, sel, table, qt, branch)
+    lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+    pk_cols = ", ".join(f"{qt}.{quote(conn, c)}" for c in pk)
+    select = f"SELECT {pk_cols}, {archive_columns(conn, sel, table)} FROM {qt} WHERE {where} LIMIT {int(size)}{lock}"
+    # A batch that fails after its rows reached the archive stays there: whether its DELETE committed is
+    # the database's to say, and `--resume` asks it (_settle_last_batch).
+    with conn.begin():
+        set_guards(conn, guards)
+        rows = conn.execute(_bind(select), values_for(sel, select)).all()
+        if not rows:
+            return 0
+        keys = [tuple(r[: len(pk)]) for r in rows]
+        # PostgreSQL encoded each row as JSON itself (one text column after the key).
+        json_rows = server_json(sel, table)
+        lines = [str(r[len(pk)]) if json_rows else encode_row(r[len(pk) :]) for r in rows]
+        journal.write_batch(table, info.columns, lines)
+        removed = _delete_keys(conn, table, pk, keys)
+        if removed != len(rows):
+            raise BdError(
+                f"{table}: archived {len(rows)} rows but the delete removed {removed}; batch rolled back",
+                hint=f"something changed the rows meanwhile; bd airflow delete-dag --resume {journal.path}",
+            )
+    return len(rows)
+
+
+def _key_where(conn: Connection, pk: Sequence[str], count: int) -> str:
+    if len(pk) == 1:
+        return f"{quote(conn, pk[0])} IN :keys"
+    ands = (" AND ".join(f"{quote(conn, c)} = :k{i}_{j}" for j, c in enumerate(pk)) for i in range(count))
+    return " OR ".join(f"({a})" for a in ands)
+
+
+def _key_values(pk: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
+    if len(pk) == 1:
+        return {"keys": [k[0] for k in keys]}
+    return {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
+
+
+def _delete_keys(conn: Connection, table: str, pk: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> int:
+    stmt = f"DELETE FROM {quote(conn, table)} WHERE {_key_where(conn, pk, len(keys))}"
+    return max(int(conn.execute(_bind(stmt), _key_values(pk, keys)).rowcount), 0)
+
+
+def _settle_last_batch(conn: Connection, journal: BatchJournal) -> None:
+    """The last batch in the archive: if any of its rows is still in the database, its DELETE never
+    committed (one transaction each), so it leaves the archive and is done again."""
+    found = journal.last_batch_rows()
+    if found is None:
+        return
+    table, columns, rows = found
+    pk = journal.header["tables"][table]["primary_key"]
+    index = [columns.index(c) for c in pk]
+    keys = [tuple(r[i] for i in index) for r in rows]
+    stmt = f"SELECT 1 FROM {quote(conn, table)} WHERE {_key_where(conn, pk, len(keys))} LIMIT 1"
+    if conn.execute(_bind(stmt), _key_values(pk, keys)).first() is not None:
+        journal.drop_last()
