@@ -17,6 +17,7 @@ transaction would have left it.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import NO_GUARDS, Guards, connect, quote, set_guards, sql
-from braindump_cli.airflow.archive import encode_row
+from braindump_cli.airflow.archive import encode_row, encode_value
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.journal import BatchJournal
 from braindump_cli.airflow.delete.selection import Selection, render_branch, seed_sql, select_rows, values_for
@@ -68,10 +69,16 @@ def delete_dag_batched(
         with conn.begin():
             sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
             warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
+            paused = _paused_before(conn, sel)
         _require_primary_keys(sel)
         for w in warnings:
             progress(f"warning: --force: {w}")
-        options = {"batch_size": batch_size, "keep_logs": keep_logs, "include_subdags": include_subdags}
+        options = {
+            "batch_size": batch_size,
+            "keep_logs": keep_logs,
+            "include_subdags": include_subdags,
+            "paused": paused,
+        }
         journal = BatchJournal.create(archive, _header(sel, options))
         try:
             _pause(conn, sel)
@@ -145,6 +152,31 @@ def _header(sel: Selection, options: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _paused_before(conn: Connection, sel: Selection) -> list[list[Any]]:
+    """[dag_id, is_paused] of the DAGs before bd pauses them: the archive keeps the value they had."""
+    dag = sel.schema.tables.get("dag")
+    if dag is None or not dag.has("is_paused"):
+        return []
+    qd = quote(conn, "dag")
+    where = seed_sql(conn, qd, "dag_id", sel.like_params)
+    stmt = f"SELECT {quote(conn, 'dag_id')}, {quote(conn, 'is_paused')} FROM {qd} WHERE {where}"
+    return [[r[0], r[1]] for r in conn.execute(_bind(stmt), values_for(sel, stmt))]
+
+
+def _unpaused(lines: list[str], columns: Sequence[str], paused: list[list[Any]]) -> list[str]:
+    """`dag` rows as they were before bd paused them (is_paused put back), so the archive equals the
+    one-transaction delete's and a restore brings the DAG back as it was."""
+    before = {dag_id: value for dag_id, value in paused}
+    id_at, paused_at = columns.index("dag_id"), columns.index("is_paused")
+    out = []
+    for line in lines:
+        row = json.loads(line)
+        if row[id_at] in before:
+            row[paused_at] = encode_value(before[row[id_at]])
+        out.append(encode_row(row))
+    return out
+
+
 def _pause(conn: Connection, sel: Selection) -> None:
     """Pause the DAGs in their own commit, so the scheduler creates no runs while the batches go."""
     dag = sel.schema.tables.get("dag")
@@ -196,6 +228,9 @@ def _one_batch(
         # PostgreSQL encoded each row as JSON itself (one text column after the key).
         json_rows = server_json(sel, table)
         lines = [str(r[len(pk)]) if json_rows else encode_row(r[len(pk) :]) for r in rows]
+        paused = journal.header["batched"]["paused"]
+        if table == "dag" and paused:
+            lines = _unpaused(lines, info.columns, paused)
         journal.write_batch(table, info.columns, lines)
         removed = _delete_keys(conn, table, pk, keys)
         if removed != len(rows):

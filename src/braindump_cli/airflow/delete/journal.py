@@ -65,6 +65,9 @@ class BatchJournal:
         journal = path.with_name(path.name + ".journal")
         if path.exists():
             raise UsageError(f"archive {path} already exists", hint="pass another --archive FILE")
+        if partial.exists() and not journal.exists():
+            # A run killed between writing the header and the journal: it never deleted a row.
+            partial.unlink()
         if partial.exists() or journal.exists():
             raise UsageError(
                 f"an interrupted batched delete left {partial}", hint=f"bd airflow delete-dag --resume {path}"

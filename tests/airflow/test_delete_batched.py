@@ -1,0 +1,159 @@
+"""`delete-dag --batch-size` / `--resume` and the server-side guards, on real schemas (`airflow db migrate`
+of 2.10.5 and 3.3.2) on PostgreSQL 15 and MariaDB, and on SQLite.
+
+The reference everywhere is the one-transaction delete run on another copy of the same database: the
+batched delete, killed or not, must end in exactly the same rows, with an archive of exactly the
+same rows.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import random
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from braindump_cli.airflow._db import connect, sql
+from braindump_cli.airflow.archive import iter_sections, read_header
+from braindump_cli.airflow.delete import delete_dag
+from braindump_cli.cli.app import app
+from tests.airflow.conftest import BACKEND_MARKS
+from tests.airflow.killing import run_and_kill
+from tests.airflow.populate import table_snapshot
+
+pytestmark = [pytest.mark.airflow_schema]
+Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
+DAGS = ("other_dag", "victim")
+BATCH_DONE = re.compile(r"braindump_cli\.airflow\.delete\.batched: \w+: batch of \d+ rows$")
+COMBOS = [
+    pytest.param(schema, backend, marks=BACKEND_MARKS[backend])
+    for schema in ("3.3.2", "2.10.5")
+    for backend in ("postgresql", "mariadb", "sqlite")
+]
+
+
+def archived_rows(path: Path) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for section, rows in iter_sections(path):
+        out.setdefault(section.table, []).extend(repr(r) for r in rows)
+    return {t: sorted(r) for t, r in out.items()}
+
+
+def reference(populated_db: Populated, schema: str, backend: str, tmp_path: Path) -> tuple[Any, Any]:
+    """(database rows, archived rows) after the one-transaction delete of `victim`."""
+    url, _ = populated_db(schema, backend, DAGS)
+    archive = tmp_path / "reference.jsonl.gz"
+    delete_dag(url, ["victim"], archive=archive)
+    return table_snapshot(url), archived_rows(archive)
+
+
+@pytest.mark.parametrize(("schema", "backend"), COMBOS)
+def test_batched_delete_ends_as_the_one_transaction_delete(
+    schema: str, backend: str, populated_db: Populated, tmp_path: Path
+) -> None:
+    want_db, want_archive = reference(populated_db, schema, backend, tmp_path)
+    url, made = populated_db(schema, backend, DAGS)
+    archive = tmp_path / "batched.jsonl.gz"
+    result = delete_dag(url, ["victim"], archive=archive, batch_size=2)
+    assert result.deleted == made["victim"]
+    assert result.batch_size == 2
+    assert table_snapshot(url) == want_db
+    assert archived_rows(archive) == want_archive  # the DAG's is_paused as it was, not as bd set it
+    assert read_header(archive).counts == made["victim"]
+    assert not archive.with_name(archive.name + ".journal").exists()
+
+
+@pytest.mark.postgres
+def test_dry_run_shows_tables_in_order_rows_batches_and_locks(populated_db: Populated) -> None:
+    url, made = populated_db("3.3.2", "postgresql", DAGS)
+    before = table_snapshot(url)
+    result = CliRunner().invoke(
+        app, ["airflow", "delete-dag", "victim", "--conn", url, "--dry-run", "--batch-size", "2", "-o", "json"]
+    )
+    assert result.exit_code == 0, result.stderr
+    plan = json.loads(result.stdout)
+    assert plan["deleted"] == made["victim"]
+    order = list(plan["deleted"])
+    assert order.index("task_instance") < order.index("dag_run") < order.index("dag")  # children first
+    assert plan["batch_size"] == 2
+    assert plan["batches"]["task_instance"] >= -(-made["victim"]["task_instance"] // 2)
+    assert "at most 2 rows" in plan["locks"]
+    assert table_snapshot(url) == before
+
+
+@contextlib.contextmanager
+def dag_row_locked(url: str) -> Iterator[None]:
+    """Another session holds the victim's `dag` row, as a scheduler's transaction would."""
+    with connect(url) as conn:
+        conn.execute(sql("SELECT dag_id FROM dag WHERE dag_id = 'victim' FOR UPDATE")).all()
+        yield
+        conn.rollback()
+
+
+SERVERS = [pytest.param(b, marks=BACKEND_MARKS[b]) for b in ("postgresql", "mariadb")]
+
+
+@pytest.mark.parametrize("backend", SERVERS)
+@pytest.mark.parametrize("guard", ["--lock-timeout", "--statement-timeout"])
+def test_a_guard_that_fires_rolls_back_and_exits_6_naming_batch_size(
+    backend: str, guard: str, populated_db: Populated, tmp_path: Path
+) -> None:
+    url, _ = populated_db("3.3.2", backend, DAGS)
+    before = table_snapshot(url)
+    archive = tmp_path / "a.jsonl.gz"
+    other = "--statement-timeout" if guard == "--lock-timeout" else "--lock-timeout"
+    args = ["airflow", "delete-dag", "victim", "--conn", url, "--yes", "--archive", str(archive)]
+    with dag_row_locked(url):
+        result = CliRunner().invoke(app, [*args, guard, "1", other, "0"])
+    assert result.exit_code == 6, result.stderr
+    assert "rolled back, nothing changed" in result.stderr
+    assert "hint: delete in short transactions: bd airflow delete-dag ... --batch-size" in result.stderr
+    assert table_snapshot(url) == before
+    assert not archive.exists()
+    assert not archive.with_name(archive.name + ".partial").exists()
+
+
+def _kill_trial(url: str, archive: Path, rng: random.Random, batches: int) -> tuple[int | None, str]:
+    args = ["--debug", "airflow", "delete-dag", "victim", "--conn", url, "--yes", "--archive", str(archive)]
+    args += ["--batch-size", "2"]
+    return run_and_kill(args, pattern=BATCH_DONE, after_lines=rng.randint(0, batches), delay=rng.uniform(0, 0.2))
+
+
+def _finish(url: str, archive: Path) -> str:
+    """Whatever the kill left, bring the run to its end the way a user would; how it ended."""
+    if archive.exists():
+        return "finished before the kill"
+    if archive.with_name(archive.name + ".journal").exists():
+        result = CliRunner().invoke(app, ["airflow", "delete-dag", "--resume", str(archive), "--conn", url, "--yes"])
+        assert result.exit_code == 0, result.stderr
+        return "resumed"
+    # killed while planning: nothing was written or changed, so the delete simply runs again
+    delete_dag(url, ["victim"], archive=archive, batch_size=2)
+    return "killed before the first batch"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", SERVERS)
+def test_sigkill_at_random_points_then_resume_ends_as_the_one_transaction_delete(
+    backend: str, populated_db: Populated, tmp_path: Path
+) -> None:
+    trials = int(os.environ.get("BD_TEST_KILL_TRIALS", "20"))
+    want_db, want_archive = reference(populated_db, "3.3.2", backend, tmp_path)
+    rng = random.Random(f"{backend}-{os.getpid()}")
+    outcomes = []
+    for i in range(trials):
+        url, made = populated_db("3.3.2", backend, DAGS)
+        batches = sum(-(-n // 2) for n in made["victim"].values())
+        archive = tmp_path / f"trial{i}.jsonl.gz"
+        _kill_trial(url, archive, rng, batches)
+        outcomes.append(_finish(url, archive))
+        assert table_snapshot(url) == want_db, f"trial {i} ({outcomes[-1]})"
+        assert archived_rows(archive) == want_archive, f"trial {i} ({outcomes[-1]})"
+    assert "resumed" in outcomes, outcomes
