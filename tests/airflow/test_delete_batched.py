@@ -157,3 +157,31 @@ def test_sigkill_at_random_points_then_resume_ends_as_the_one_transaction_delete
         assert table_snapshot(url) == want_db, f"trial {i} ({outcomes[-1]})"
         assert archived_rows(archive) == want_archive, f"trial {i} ({outcomes[-1]})"
     assert "resumed" in outcomes, outcomes
+
+
+@pytest.mark.parametrize("backend", SERVERS)
+def test_a_guard_in_a_batched_run_stops_it_resumably(backend: str, populated_db: Populated, tmp_path: Path) -> None:
+    want_db, want_archive = reference(populated_db, "3.3.2", backend, tmp_path)
+    url, _ = populated_db("3.3.2", backend, DAGS)
+    archive = tmp_path / "a.jsonl.gz"
+    args = ["airflow", "delete-dag", "victim", "--conn", url, "--yes", "--archive", str(archive), "--batch-size", "2"]
+    with dag_row_locked(url):  # the last table, `dag`, cannot be reached
+        result = CliRunner().invoke(app, [*args, "--lock-timeout", "1"])
+    assert result.exit_code == 6, result.stderr
+    assert f"hint: finish it: bd airflow delete-dag --resume {archive}" in result.stderr
+    assert not archive.exists()
+    resumed = CliRunner().invoke(app, ["airflow", "delete-dag", "--resume", str(archive), "--conn", url, "--yes"])
+    assert resumed.exit_code == 0, resumed.stderr
+    assert table_snapshot(url) == want_db
+    assert archived_rows(archive) == want_archive
+
+
+def test_resume_without_an_interrupted_run_is_not_found(tmp_path: Path) -> None:
+    archive = tmp_path / "none.jsonl.gz"
+    db = tmp_path / "x.db"
+    db.write_bytes(b"")
+    result = CliRunner().invoke(
+        app, ["airflow", "delete-dag", "--resume", str(archive), "--conn", f"sqlite:///{db}", "--yes"]
+    )
+    assert result.exit_code == 3
+    assert f"no interrupted batched delete at {archive}" in result.stderr

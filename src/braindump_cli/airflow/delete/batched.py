@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from braindump_cli.airflow._db import NO_GUARDS, Guards, connect, quote, set_guards, sql
+from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect, quote, set_guards, sql
 from braindump_cli.airflow.archive import encode_row, encode_value
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.journal import BatchJournal
@@ -84,6 +84,8 @@ def delete_dag_batched(
             _pause(conn, sel)
             _run(conn, sel, journal, batch_size=batch_size, guards=guards, progress=progress)
             path = journal.finish()
+        except DbTimeoutError as e:
+            raise _resumable(e, journal) from e
         finally:
             journal.close()
     return BatchedRun(tuple(dag_ids), path, journal.counts(), tuple(warnings))
@@ -116,11 +118,22 @@ def resume_delete(
                 )
                 _settle_last_batch(conn, journal)
             progress(f"resuming after {len(journal.batches)} committed batches")
-            _run(conn, sel, journal, batch_size=size, guards=guards, progress=progress)
+            try:
+                _run(conn, sel, journal, batch_size=size, guards=guards, progress=progress)
+            except DbTimeoutError as e:
+                raise _resumable(e, journal) from e
             path = journal.finish()
     finally:
         journal.close()
     return BatchedRun(tuple(header["dag_ids"]), path, journal.counts(), ())
+
+
+def _resumable(error: DbTimeoutError, journal: BatchJournal) -> DbTimeoutError:
+    reason = error.message.split(";", 1)[0]
+    return DbTimeoutError(
+        f"{reason}; that batch rolled back, {len(journal.batches)} batches are done and archived",
+        hint=f"finish it: bd airflow delete-dag --resume {journal.path} (raise --lock-timeout or lower --batch-size)",
+    )
 
 
 def _require_primary_keys(sel: Selection) -> None:
