@@ -27,6 +27,7 @@ from braindump_cli.airflow.delete.selection import (
 )
 from braindump_cli.airflow.delete.statements import (
     PARAMS_SETTING,
+    archive_header,
     copy_statements,
     pg_copy,
     server_json,
@@ -154,35 +155,41 @@ def _delete_in_one_transaction(
     guards: Guards,
     progress: Progress,
 ) -> DeleteResult:
-    deleted: dict[str, int] = {}
-    writer: ArchiveWriter | None = None
     with connect(target, write=True) as conn:
         set_guards(conn, guards)
         sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
         warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
         for w in warnings:
             progress(f"warning: --force: {w}")
-        copy = archive is not None and pg_copy(conn, sel)
-        if copy:
-            conn.execute(
-                bind("SELECT set_config(:name, :value, true)"),
-                {"name": PARAMS_SETTING, "value": json.dumps(bind_values(sel))},
-            )
-        if archive is not None:
-            writer = ArchiveWriter(archive, _header(sel))
-        try:
-            for table in sel.order:
-                n = _delete_table(conn, sel, table, writer, copy=copy, progress=progress)
-                if n:
-                    deleted[table] = n
-            path = writer.commit() if writer is not None else None
-        except BaseException:
-            if writer is not None:
-                writer.abort()
-            raise
+        deleted, path = delete_selection(conn, sel, archive=archive, header=archive_header(sel), progress=progress)
     return DeleteResult(
         tuple(dag_ids), False, deleted, sum(deleted.values()), str(path) if path else None, tuple(warnings)
     )
+
+
+def delete_selection(
+    conn: Connection, sel: Selection, *, archive: Path | None, header: dict[str, Any], progress: Progress
+) -> tuple[dict[str, int], Path | None]:
+    """Archive and delete every row of `sel` in the caller's transaction: (rows per table, archive)."""
+    deleted: dict[str, int] = {}
+    copy = archive is not None and pg_copy(conn, sel)
+    if copy:
+        conn.execute(
+            bind("SELECT set_config(:name, :value, true)"),
+            {"name": PARAMS_SETTING, "value": json.dumps(bind_values(sel))},
+        )
+    writer = ArchiveWriter(archive, header) if archive is not None else None
+    try:
+        for table in sel.order:
+            n = _delete_table(conn, sel, table, writer, copy=copy, progress=progress)
+            if n:
+                deleted[table] = n
+        path = writer.commit() if writer is not None else None
+    except BaseException:
+        if writer is not None:
+            writer.abort()
+        raise
+    return deleted, path
 
 
 def _delete_table(
@@ -229,21 +236,3 @@ def _copy_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWr
     for stmt in copy_statements(conn, sel, table):
         n += writer.write_copy_rows(table, columns, functools.partial(copy_out, conn, stmt))
     return n
-
-
-def _header(sel: Selection) -> dict[str, Any]:
-    return {
-        "dag_ids": list(sel.dag_ids),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "dialect": sel.schema.dialect,
-        "alembic_revision": sel.schema.revision,
-        "order": list(sel.order),
-        "tables": {
-            t: {
-                "columns": list(sel.schema.tables[t].columns),
-                "types": list(sel.schema.tables[t].types),
-                "primary_key": list(sel.schema.tables[t].primary_key),
-            }
-            for t in sel.order
-        },
-    }

@@ -16,7 +16,6 @@ transaction would have left it.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import logging
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from braindump_cli.airflow.archive import encode_row, encode_value
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.journal import BatchJournal
 from braindump_cli.airflow.delete.selection import Selection, render_branch, seed_sql, select_rows, values_for
-from braindump_cli.airflow.delete.statements import archive_columns, server_json
+from braindump_cli.airflow.delete.statements import archive_columns, archive_header, server_json
 from braindump_cli.errors import BdError, UsageError
 from braindump_cli.progress import Progress, no_progress
 
@@ -147,22 +146,7 @@ def _require_primary_keys(sel: Selection) -> None:
 
 def _header(sel: Selection, options: dict[str, Any]) -> dict[str, Any]:
     files = {k: v for k, v in sel.params.items() if not k.startswith("sub")}
-    return {
-        "dag_ids": list(sel.dag_ids),
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
-        "dialect": sel.schema.dialect,
-        "alembic_revision": sel.schema.revision,
-        "order": list(sel.order),
-        "tables": {
-            t: {
-                "columns": list(sel.schema.tables[t].columns),
-                "types": list(sel.schema.tables[t].types),
-                "primary_key": list(sel.schema.tables[t].primary_key),
-            }
-            for t in sel.order
-        },
-        "batched": {**options, "files": files},
-    }
+    return archive_header(sel, batched={**options, "files": files})
 
 
 def _paused_before(conn: Connection, sel: Selection) -> list[list[Any]]:

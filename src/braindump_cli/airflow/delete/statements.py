@@ -3,9 +3,10 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import quote
 from braindump_cli.airflow.delete.selection import Selection, bind_values, render_branch
@@ -89,3 +90,23 @@ def _select_expr(conn: Connection, dialect: str, column: str, type_: str) -> str
     if dialect == "postgresql" and type_.upper().startswith(_PG_AS_TEXT):
         return f"CAST({q} AS TEXT)"
     return q
+
+
+def archive_header(sel: Selection, **extra: Any) -> dict[str, Any]:
+    """The archive's header for `sel`: what restore needs (tables, columns, types, keys, order)."""
+    return {
+        "dag_ids": list(sel.dag_ids),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(),
+        "dialect": sel.schema.dialect,
+        "alembic_revision": sel.schema.revision,
+        "order": list(sel.order),
+        "tables": {
+            t: {
+                "columns": list(sel.schema.tables[t].columns),
+                "types": list(sel.schema.tables[t].types),
+                "primary_key": list(sel.schema.tables[t].primary_key),
+            }
+            for t in sel.order
+        },
+        **extra,
+    }
