@@ -17,6 +17,21 @@ from braindump_cli.errors import UsageError
 # queues the scheduler behind it for long, long enough for a busy server.
 DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT = 600.0
+LockTimeoutOpt = Annotated[
+    float, typer.Option("--lock-timeout", min=0, help="Seconds a statement may wait for a lock (0: server's setting).")
+]
+StatementTimeoutOpt = Annotated[
+    float, typer.Option("--statement-timeout", min=0, help="Seconds one statement may run (0: the server's setting).")
+]
+ArchiveOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive",
+        help="Archive file for the deleted rows (default: bd-archive-<dag>-<utc>.jsonl.gz in the current directory).",
+        show_default=False,
+    ),
+]
+NoArchiveOpt = Annotated[bool, typer.Option("--no-archive", help="Delete without keeping an archive.")]
 
 
 class OnConflict(str, enum.Enum):
@@ -40,16 +55,8 @@ def delete_dag(
     conn: ConnOpt = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    archive: Annotated[
-        Path | None,
-        typer.Option(
-            "--archive",
-            help="Archive file for the deleted rows (default: bd-archive-<dag>-<utc>.jsonl.gz in the current "
-            "directory).",
-            show_default=False,
-        ),
-    ] = None,
-    no_archive: Annotated[bool, typer.Option("--no-archive", help="Delete without keeping an archive.")] = False,
+    archive: ArchiveOpt = None,
+    no_archive: NoArchiveOpt = False,
     keep_logs: Annotated[bool, typer.Option("--keep-logs", help="Keep the DAG's rows in the `log` table.")] = False,
     include_subdags: Annotated[
         bool, typer.Option("--include-subdags", help="Also delete DAGs named `<id>.<child>` (1.10 subdags).")

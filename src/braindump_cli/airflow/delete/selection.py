@@ -38,7 +38,7 @@ LIKE_ESCAPE = "!"
 class Branch:
     """One reason a row of a table is selected: a seed predicate, or a foreign key into a selected table."""
 
-    kind: str  # "seed" | "files" | "filepairs" | "fk"
+    kind: str  # "seed" | "files" | "filepairs" | "fk"; a prune's "runs" | "runkey"
     column: str | None = None
     fk: ForeignKey | None = None
     parent: tuple[Branch, ...] = ()
@@ -93,6 +93,8 @@ def render_branch(conn: Connection, sel: Selection, table: str, alias: str, bran
         return seed_sql(conn, alias, _column(branch), sel.like_params)
     if branch.kind == "files":
         return exact(conn, f"{alias}.{quote(conn, _column(branch))}", "IN", ":filelocs")
+    if branch.kind in ("runs", "runkey"):
+        return _run_sql(conn, alias, branch, depth)
     if branch.kind == "filepairs":
         pairs = sel.params.get("_pairs", 0)
         filename, bundle = (f"{alias}.{quote(conn, c)}" for c in ("filename", "bundle_name"))
@@ -111,6 +113,16 @@ def render_branch(conn: Connection, sel: Selection, table: str, alias: str, bran
     )
     inner = " OR ".join(render_branch(conn, sel, fk.referred_table, p, b, depth + 1) for b in branch.parent)
     return f"EXISTS (SELECT 1 FROM {ptable} {p} WHERE {join} AND ({inner}))"
+
+
+def _run_sql(conn: Connection, alias: str, branch: Branch, depth: int) -> str:
+    """A prune's runs (`:run_ids`): by dag_run id, or for a table that names its run by (dag_id, `column`)
+    where `column` is run_id (or 1.10's execution_date)."""
+    if branch.kind == "runs":
+        return f"{alias}.{quote(conn, 'id')} IN :run_ids"
+    r = f"r{depth}"
+    keys = " AND ".join(f"{r}.{quote(conn, c)} = {alias}.{quote(conn, c)}" for c in ("dag_id", _column(branch)))
+    return f"EXISTS (SELECT 1 FROM {quote(conn, 'dag_run')} {r} WHERE {keys} AND {r}.{quote(conn, 'id')} IN :run_ids)"
 
 
 def seeds_of(schema: Schema, *, keep_logs: bool, has_files: bool, has_pairs: bool) -> dict[str, tuple[Branch, ...]]:
@@ -328,7 +340,7 @@ def _selects_beyond_seed(conn: Connection, sel: Selection, table: str, seed_col:
 
 def bind(statement: str) -> Any:
     """`statement` ready to execute with the selection's values (`ids` and `filelocs` are lists)."""
-    return sql(statement, lists=[n for n in ("ids", "filelocs") if f":{n}" in statement])
+    return sql(statement, lists=[n for n in ("ids", "filelocs", "run_ids") if f":{n}" in statement])
 
 
 def bind_values(sel: Selection) -> dict[str, Any]:
