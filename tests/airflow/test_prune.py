@@ -62,7 +62,8 @@ def test_prune_removes_old_finished_runs_and_restore_gives_back_identical_rows(
 
     left = _runs(url)
     left_ids = {r[0] for r in left}
-    assert running in left_ids and queued in left_ids  # work in progress is never touched
+    assert running in left_ids  # work in progress is never touched
+    assert queued in left_ids
     assert result.kept_active == 1  # the finished run with a queued task instance
     per_dag = {d: [r for r in runs_before if r[1] == d] for d in DAGS}
     # other_dag keeps its newest run; victim keeps its newest, the running one and the busy one
