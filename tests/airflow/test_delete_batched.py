@@ -185,3 +185,60 @@ def test_resume_without_an_interrupted_run_is_not_found(tmp_path: Path) -> None:
     )
     assert result.exit_code == 3
     assert f"no interrupted batched delete at {archive}" in result.stderr
+
+
+@pytest.mark.parametrize("backend", SERVERS)
+def test_a_writer_on_another_dag_is_never_held_up_by_a_batched_delete(
+    backend: str, populated_db: Populated, tmp_path: Path
+) -> None:
+    """While a batched delete runs, another session keeps writing rows of `other_dag` (the task instances
+    the scheduler would update, and log rows), each write under the server's own lock-wait limit: none
+    of them may hit it. On PostgreSQL a third session also watches pg_locks for the writer waiting."""
+    import threading
+
+    url, _ = populated_db("3.3.2", backend, DAGS)
+    done = threading.Event()
+    writes: list[int] = []
+    errors: list[str] = []
+    waits: list[int] = []
+
+    def writer() -> None:
+        with connect(url) as conn:
+            pid = conn.execute(sql("SELECT pg_backend_pid()" if backend == "postgresql" else "SELECT 1")).scalar()
+            writes.append(0)
+            if backend == "postgresql":
+                threading.Thread(target=watch, args=(int(pid),), daemon=True).start()
+            conn.commit()
+            while not done.is_set():
+                try:
+                    if backend == "postgresql":
+                        conn.execute(sql("SET LOCAL lock_timeout = '5s'"))
+                    else:
+                        conn.execute(sql("SET SESSION innodb_lock_wait_timeout = 5"))
+                    conn.execute(sql("UPDATE task_instance SET try_number = try_number + 1 WHERE dag_id = 'other_dag'"))
+                    conn.commit()
+                    writes[0] += 1
+                except Exception as e:  # a lock-wait limit hit is the failure this test looks for
+                    errors.append(str(e).splitlines()[0])
+                    conn.rollback()
+
+    def watch(pid: int) -> None:
+        with connect(url) as conn:
+            while not done.is_set():
+                stmt = "SELECT count(*) FROM pg_locks WHERE NOT granted AND pid = :p"
+                waits.append(int(conn.execute(sql(stmt), {"p": pid}).scalar_one()))
+                conn.rollback()
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        result = delete_dag(url, ["victim"], archive=tmp_path / "a.jsonl.gz", batch_size=2)
+    finally:
+        done.set()
+        thread.join(timeout=30)
+    assert result.total > 0
+    assert errors == []
+    assert writes and writes[0] > 0, "the writer never got a write in while the delete ran"
+    if backend == "postgresql":
+        assert waits, "pg_locks was never sampled"
+        assert max(waits) == 0, f"the writer waited for a lock in {sum(1 for w in waits if w)} of {len(waits)} samples"
