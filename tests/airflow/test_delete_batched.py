@@ -197,7 +197,7 @@ def test_a_writer_on_another_dag_is_never_held_up_by_a_batched_delete(
     import threading
 
     url, _ = populated_db("3.3.2", backend, DAGS)
-    done = threading.Event()
+    done, first = threading.Event(), threading.Event()
     writes: list[int] = []
     errors: list[str] = []
     waits: list[int] = []
@@ -218,6 +218,7 @@ def test_a_writer_on_another_dag_is_never_held_up_by_a_batched_delete(
                     conn.execute(sql("UPDATE task_instance SET try_number = try_number + 1 WHERE dag_id = 'other_dag'"))
                     conn.commit()
                     writes[0] += 1
+                    first.set()
                 except Exception as e:  # a lock-wait limit hit is the failure this test looks for
                     errors.append(str(e).splitlines()[0])
                     conn.rollback()
@@ -231,14 +232,17 @@ def test_a_writer_on_another_dag_is_never_held_up_by_a_batched_delete(
 
     thread = threading.Thread(target=writer, daemon=True)
     thread.start()
+    assert first.wait(60), f"the writer could not write at all: {errors}"
     try:
+        at_start = writes[0]
         result = delete_dag(url, ["victim"], archive=tmp_path / "a.jsonl.gz", batch_size=2)
+        during = writes[0] - at_start
     finally:
         done.set()
         thread.join(timeout=30)
     assert result.total > 0
     assert errors == []
-    assert writes and writes[0] > 0, "the writer never got a write in while the delete ran"
+    assert during > 0, "the writer got no write in while the delete ran"
     if backend == "postgresql":
         assert waits, "pg_locks was never sampled"
         assert max(waits) == 0, f"the writer waited for a lock in {sum(1 for w in waits if w)} of {len(waits)} samples"
