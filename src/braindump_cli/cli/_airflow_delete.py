@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from braindump_cli.cli._airflow_diagnose import DagsFolderOpt
 from braindump_cli.cli._options import ConnOpt, DryRunOpt, YesOpt, airflow_db, confirm
 from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info, render_table, warn
 from braindump_cli.errors import UsageError
@@ -39,13 +40,17 @@ class OnConflict(str, enum.Enum):
     skip = "skip"
 
 
-def _deleted_table(data: Any) -> None:
+def deleted_rows_table(data: Any, title: str) -> None:
+    """Rows per table of a delete or prune result, a total, and how to undo it."""
     rows = [{"table": t, "rows": n} for t, n in data.deleted.items()]
     rows.append({"table": "total", "rows": data.total})
-    verb = "would delete" if data.dry_run else "deleted"
-    render_table(rows, [("table", "table"), ("rows", "rows")], title=f"{verb}: {', '.join(data.dag_ids)}")
+    render_table(rows, [("table", "table"), ("rows", "rows")], title=title)
     if data.archive:
         info(f"archive: {data.archive}  (undo: bd airflow restore-dag {data.archive})")
+
+
+def _deleted_table(data: Any) -> None:
+    deleted_rows_table(data, f"{'would delete' if data.dry_run else 'deleted'}: {', '.join(data.dag_ids)}")
 
 
 def delete_dag(
@@ -65,15 +70,7 @@ def delete_dag(
         bool,
         typer.Option("--force", help="Delete even with running/queued task instances or the DAG file still present."),
     ] = False,
-    dags_folder: Annotated[
-        Path | None,
-        typer.Option(
-            "--dags-folder",
-            help="Where the scheduler reads DAG files (else AIRFLOW__CORE__DAGS_FOLDER, airflow.cfg, "
-            "$AIRFLOW_HOME/dags).",
-            show_default=False,
-        ),
-    ] = None,
+    dags_folder: DagsFolderOpt = None,
     batch_size: Annotated[
         int | None,
         typer.Option(
@@ -159,7 +156,6 @@ def _ask(plan: Any, *, yes: bool) -> None:
 def _resume(
     archive: Path, *, conn: str | None, dag_ids: list[str], yes: bool, batch_size: int | None, guards: Any, output: Any
 ) -> None:
-    from braindump_cli.airflow.delete import DeleteResult
     from braindump_cli.airflow.delete.batched import resume_delete
 
     if dag_ids:
@@ -167,9 +163,7 @@ def _resume(
             "--resume takes no DAG ids: the archive names them", hint=f"bd airflow delete-dag --resume {archive}"
         )
     confirm(f"Finish the interrupted delete of {archive}?", yes=yes)
-    run = resume_delete(airflow_db(conn), archive, batch_size=batch_size, guards=guards, progress=info)
-    total = sum(run.deleted.values())
-    result = DeleteResult(run.dag_ids, False, run.deleted, total, str(run.archive), (), batch_size)
+    result = resume_delete(airflow_db(conn), archive, batch_size=batch_size, guards=guards, progress=info)
     emit(result, output, table=_deleted_table, jsonl_rows=_jsonl)
 
 

@@ -14,9 +14,10 @@ from braindump_cli.cli._airflow_delete import (
     LockTimeoutOpt,
     NoArchiveOpt,
     StatementTimeoutOpt,
+    deleted_rows_table,
 )
 from braindump_cli.cli._options import ConnOpt, DryRunOpt, YesOpt, airflow_db, confirm
-from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info, render_table
+from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info
 from braindump_cli.errors import UsageError
 
 
@@ -31,14 +32,10 @@ def _when(value: str) -> dt.datetime:
 
 
 def _pruned_table(data: Any) -> None:
-    rows = [{"table": t, "rows": n} for t, n in data.deleted.items()]
-    rows.append({"table": "total", "rows": data.total})
     verb = "would prune" if data.dry_run else "pruned"
-    render_table(rows, [("table", "table"), ("rows", "rows")], title=f"{verb} {data.runs} runs before {data.before}")
+    deleted_rows_table(data, f"{verb} {data.runs} runs before {data.before}")
     if data.kept_active:
         info(f"{data.kept_active} old runs kept: a task instance of theirs is still at work")
-    if data.archive:
-        info(f"archive: {data.archive}  (undo: bd airflow restore-dag {data.archive})")
 
 
 def prune(

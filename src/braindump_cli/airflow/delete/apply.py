@@ -9,7 +9,7 @@ import logging
 import re
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +17,7 @@ from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect
 from braindump_cli.airflow.archive import ArchiveWriter
 from braindump_cli.airflow.delete.batched import delete_dag_batched
 from braindump_cli.airflow.delete.checks import check_selection
+from braindump_cli.airflow.delete.result import DeleteResult
 from braindump_cli.airflow.delete.selection import (
     Selection,
     bind,
@@ -43,24 +44,6 @@ if TYPE_CHECKING:
 PROGRESS_ROWS = 10_000
 PROGRESS_SECONDS = 1.0
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeleteResult:
-    """What was (or, with dry_run, would be) deleted. Fields are the `-o json` document."""
-
-    dag_ids: tuple[str, ...]
-    dry_run: bool
-    deleted: dict[str, int]
-    total: int
-    archive: str | None
-    warnings: tuple[str, ...] = field(default=(), repr=False)
-    batch_size: int | None = None
-    """None: one transaction."""
-    batches: dict[str, int] = field(default_factory=dict)
-    """Transactions per table (the plan of a batched delete; one per table and branch at least)."""
-    locks: str = "one transaction: every deleted row stays locked until the commit"
-    """Which rows other sessions may wait for, and for how long."""
 
 
 def default_archive_path(
@@ -122,14 +105,10 @@ def delete_dag(
             raise UsageError(
                 "--batch-size needs the archive: it is the journal --resume reads", hint="drop --no-archive"
             )
-        run = delete_dag_batched(
+        return delete_dag_batched(
             target, dag_ids, archive=archive, batch_size=batch_size, keep_logs=keep_logs,
             include_subdags=include_subdags, force=force, dags_folder=dags_folder, guards=guards, progress=progress,
         )  # fmt: skip
-        counts = run.deleted
-        return DeleteResult(
-            run.dag_ids, False, counts, sum(counts.values()), str(run.archive), run.warnings, batch_size
-        )
     try:
         return _delete_in_one_transaction(
             target, dag_ids, archive=archive, keep_logs=keep_logs, include_subdags=include_subdags,

@@ -19,7 +19,6 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +26,7 @@ from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect
 from braindump_cli.airflow.archive import encode_row, encode_value
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.journal import BatchJournal
+from braindump_cli.airflow.delete.result import DeleteResult
 from braindump_cli.airflow.delete.selection import Selection, render_branch, seed_sql, select_rows, values_for
 from braindump_cli.airflow.delete.statements import archive_columns, archive_header, server_json
 from braindump_cli.errors import BdError, UsageError
@@ -36,16 +36,6 @@ if TYPE_CHECKING:
     from braindump_cli.airflow._db import Connection, Target
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BatchedRun:
-    """What the caller gets back: the archive, the warnings --force turned refusals into, rows per table."""
-
-    dag_ids: tuple[str, ...]
-    archive: Path
-    deleted: dict[str, int]
-    warnings: tuple[str, ...]
 
 
 def delete_dag_batched(
@@ -60,7 +50,7 @@ def delete_dag_batched(
     dags_folder: Path | None = None,
     guards: Guards = NO_GUARDS,
     progress: Progress = no_progress,
-) -> BatchedRun:
+) -> DeleteResult:
     """Archive and delete every row of the DAGs in batches of at most `batch_size` rows per transaction."""
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
@@ -87,7 +77,7 @@ def delete_dag_batched(
             raise _resumable(e, journal) from e
         finally:
             journal.close()
-    return BatchedRun(tuple(dag_ids), path, journal.counts(), tuple(warnings))
+    return _result(dag_ids, path, journal, warnings, batch_size)
 
 
 def resume_delete(
@@ -97,7 +87,7 @@ def resume_delete(
     batch_size: int | None = None,
     guards: Guards = NO_GUARDS,
     progress: Progress = no_progress,
-) -> BatchedRun:
+) -> DeleteResult:
     """Finish the batched delete that wrote `archive` and was interrupted; ends as if it had not been."""
     journal = BatchJournal.resume(archive)
     try:
@@ -124,7 +114,14 @@ def resume_delete(
             path = journal.finish()
     finally:
         journal.close()
-    return BatchedRun(tuple(header["dag_ids"]), path, journal.counts(), ())
+    return _result(header["dag_ids"], path, journal, [], size)
+
+
+def _result(
+    dag_ids: Sequence[str], path: Path, journal: BatchJournal, warnings: Sequence[str], size: int
+) -> DeleteResult:
+    counts = journal.counts()
+    return DeleteResult(tuple(dag_ids), False, counts, sum(counts.values()), str(path), tuple(warnings), size)
 
 
 def _resumable(error: DbTimeoutError, journal: BatchJournal) -> DbTimeoutError:
