@@ -108,7 +108,9 @@ class BatchJournal:
         batches = [Batch(e["table"], e["rows"], e["start"], e["end"]) for e in entries[1:]]
         with gzip.open(partial, "rt", encoding="utf-8") as fh:
             header = json.loads(fh.readline())
-        return cls(path, header, int(entries[0]["header_end"]), batches)
+        journal_ = cls(path, header, int(entries[0]["header_end"]), batches)
+        journal_.rewrite()
+        return journal_
 
     def last_batch_rows(self) -> tuple[str, tuple[str, ...], list[list[Any]]] | None:
         """(table, columns, rows) of the last batch written, to ask the database whether it committed."""
@@ -122,12 +124,18 @@ class BatchJournal:
         return section["table"], tuple(section["columns"]), [decode_row(line) for line in lines[1:]]
 
     def drop_last(self) -> None:
-        """Forget the last batch (its DELETE did not commit): truncate the archive and rewrite the journal."""
+        """Forget the last batch (its DELETE did not commit): rewrite the journal, then truncate the archive
+        (killed in between, the next resume truncates the archive to what the journal lists)."""
         self.batches.pop()
+        self.rewrite()
         self._raw.truncate(self.end)
         self._raw.seek(self.end)
         self._raw.flush()
         os.fsync(self._raw.fileno())
+
+    def rewrite(self) -> None:
+        """Write the journal anew, atomically: after a crash its last line may be torn, and appending to a
+        torn line would hide every later batch."""
         lines = [json.dumps({"header_end": self.header_end})] + [
             json.dumps({"table": b.table, "rows": b.rows, "start": b.start, "end": b.end}) for b in self.batches
         ]
