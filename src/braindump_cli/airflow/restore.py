@@ -12,7 +12,14 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import RowConflict, Schema, connect, insert_rows, quote, reflect_schema, sql
-from braindump_cli.airflow.archive import decode_row, iter_raw_sections, read_header
+from braindump_cli.airflow.archive import (
+    PG_COPY,
+    decode_copy_text,
+    decode_row,
+    encode_row,
+    iter_raw_sections,
+    read_header,
+)
 from braindump_cli.airflow.delete.apply import PROGRESS_ROWS
 from braindump_cli.airflow.delete.selection import delete_order
 from braindump_cli.errors import RefusedError, UsageError
@@ -53,6 +60,8 @@ class _Spool:
                     path = directory / f"{len(handles)}.jsonl.gz"
                     self.files[section.table] = path
                     handle = handles[section.table] = gzip.open(path, "wt", encoding="utf-8", compresslevel=1)  # noqa: SIM115 - closed in finally
+                if section.rows == PG_COPY:  # spooled as JSON rows, like every other section
+                    lines = (encode_row(decode_copy_text(line)) + "\n" for line in lines)
                 for line in lines:
                     handle.write(line)
         finally:

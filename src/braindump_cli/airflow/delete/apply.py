@@ -176,7 +176,8 @@ def _delete_table(
 ) -> int:
     """Archive and delete the selected rows of one table; the rows removed."""
     started = time.monotonic()
-    if writer is not None and copy and server_json(sel, table):
+    # COPY text rows are told apart from bd's own lines by the tab between columns: two columns at least.
+    if writer is not None and copy and len(sel.schema.tables[table].columns) > 1:
         n = archived = _copy_delete(conn, sel, table, writer)
     else:
         n, archived = _select_delete(conn, sel, table, writer)
@@ -213,5 +214,5 @@ def _copy_delete(conn: Connection, sel: Selection, table: str, writer: ArchiveWr
     n = 0
     columns = sel.schema.tables[table].columns
     for stmt in copy_statements(conn, sel, table):
-        n += writer.write_copy_rows(table, columns, functools.partial(copy_out, conn, stmt))
+        n += writer.write_copy_rows(table, columns, functools.partial(copy_out, conn, stmt), text_rows=True)
     return n
