@@ -70,7 +70,7 @@ def delete_dag_batched(
         }
         journal = BatchJournal.create(archive, _header(sel, options))
         try:
-            _pause(conn, sel)
+            _pause(conn, sel, guards)
             _run(conn, sel, journal, batch_size=batch_size, guards=guards, progress=progress)
             path = journal.finish()
         except DbTimeoutError as e:
@@ -108,6 +108,7 @@ def resume_delete(
                 _settle_last_batch(conn, journal)
             progress(f"resuming after {len(journal.batches)} committed batches")
             try:
+                _pause(conn, sel, guards)  # the first run may have been stopped before it paused the DAG
                 _run(conn, sel, journal, batch_size=size, guards=guards, progress=progress)
             except DbTimeoutError as e:
                 raise _resumable(e, journal) from e
@@ -171,7 +172,7 @@ def _unpaused(lines: list[str], columns: Sequence[str], paused: list[list[Any]])
     return out
 
 
-def _pause(conn: Connection, sel: Selection) -> None:
+def _pause(conn: Connection, sel: Selection, guards: Guards) -> None:
     """Pause the DAGs in their own commit, so the scheduler creates no runs while the batches go."""
     dag = sel.schema.tables.get("dag")
     if dag is None or not dag.has("is_paused"):
@@ -180,6 +181,7 @@ def _pause(conn: Connection, sel: Selection) -> None:
     where = seed_sql(conn, qd, "dag_id", sel.like_params)
     stmt = f"UPDATE {qd} SET {quote(conn, 'is_paused')} = :paused WHERE {where}"
     with conn.begin():
+        set_guards(conn, guards)
         conn.execute(_bind(stmt), {**values_for(sel, stmt), "paused": True})
 
 
