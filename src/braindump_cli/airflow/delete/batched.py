@@ -54,30 +54,30 @@ def delete_dag_batched(
     """Archive and delete every row of the DAGs in batches of at most `batch_size` rows per transaction."""
     if batch_size < 1:
         raise UsageError("--batch-size must be at least 1")
-    with connect(target, write=True, one_transaction=False) as conn:
-        with conn.begin():
-            sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
-            warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
-            paused = _paused_before(conn, sel)
-        _require_primary_keys(sel)
-        for w in warnings:
-            progress(f"warning: --force: {w}")
-        options = {
-            "batch_size": batch_size,
-            "keep_logs": keep_logs,
-            "include_subdags": include_subdags,
-            "paused": paused,
-        }
-        journal = BatchJournal.create(archive, _header(sel, options))
-        try:
+    journals: list[BatchJournal] = []  # the journal, once the run has one
+    try:
+        with connect(target, write=True, one_transaction=False) as conn:
+            with conn.begin():
+                sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+                warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
+                paused = _paused_before(conn, sel)
+            _require_primary_keys(sel)
+            for w in warnings:
+                progress(f"warning: --force: {w}")
+            options = {"batch_size": batch_size, "keep_logs": keep_logs, "include_subdags": include_subdags}
+            journals.append(BatchJournal.create(archive, _header(sel, {**options, "paused": paused})))
             _pause(conn, sel, guards)
-            _run(conn, sel, journal, batch_size=batch_size, guards=guards, progress=progress)
-            path = journal.finish()
-        except DbTimeoutError as e:
-            raise _resumable(e, journal) from e
-        finally:
+            _run(conn, sel, journals[0], batch_size=batch_size, guards=guards, progress=progress)
+        # Database errors surface when the connection closes (the adapter translates them there).
+        path = journals[0].finish()
+    except DbTimeoutError as e:
+        if not journals:
+            raise
+        raise _resumable(e, journals[0]) from e
+    finally:
+        for journal in journals:
             journal.close()
-    return _result(dag_ids, path, journal, warnings, batch_size)
+    return _result(dag_ids, path, journals[0], warnings, batch_size)
 
 
 def resume_delete(
@@ -96,23 +96,23 @@ def resume_delete(
         if not batched:
             raise UsageError(f"{archive} was not written by a batched delete", hint="nothing to resume")
         size = batch_size or int(batched["batch_size"])
-        with connect(target, write=True, one_transaction=False) as conn:
-            with conn.begin():
-                sel = select_rows(
-                    conn,
-                    header["dag_ids"],
-                    keep_logs=bool(batched["keep_logs"]),
-                    include_subdags=bool(batched["include_subdags"]),
-                    files=batched["files"],
-                )
-                _settle_last_batch(conn, journal)
-            progress(f"resuming after {len(journal.batches)} committed batches")
-            try:
+        try:
+            with connect(target, write=True, one_transaction=False) as conn:
+                with conn.begin():
+                    sel = select_rows(
+                        conn,
+                        header["dag_ids"],
+                        keep_logs=bool(batched["keep_logs"]),
+                        include_subdags=bool(batched["include_subdags"]),
+                        files=batched["files"],
+                    )
+                    _settle_last_batch(conn, journal)
+                progress(f"resuming after {len(journal.batches)} committed batches")
                 _pause(conn, sel, guards)  # the first run may have been stopped before it paused the DAG
                 _run(conn, sel, journal, batch_size=size, guards=guards, progress=progress)
-            except DbTimeoutError as e:
-                raise _resumable(e, journal) from e
-            path = journal.finish()
+        except DbTimeoutError as e:
+            raise _resumable(e, journal) from e
+        path = journal.finish()
     finally:
         journal.close()
     return _result(header["dag_ids"], path, journal, [], size)
