@@ -15,7 +15,7 @@ from tests.airflow.populate import table_snapshot
 
 pytestmark = [pytest.mark.airflow_schema]
 Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
-KEYS = {"dag_ids", "dry_run", "deleted", "total", "archive"}
+KEYS = {"dag_ids", "dry_run", "deleted", "total", "archive", "batch_size", "batches", "locks"}
 
 
 def bd(*args: str) -> tuple[int, str, str]:
