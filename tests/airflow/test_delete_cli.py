@@ -31,7 +31,9 @@ def test_dry_run_prints_the_plan_and_changes_nothing(populated_db: Populated) ->
     doc = json.loads(out)
     assert set(doc) == KEYS
     total = sum(made["victim"].values())
-    assert doc == {"dag_ids": ["victim"], "dry_run": True, "deleted": made["victim"], "total": total, "archive": None}
+    assert doc == {"dag_ids": ["victim"], "dry_run": True, "deleted": made["victim"], "total": total, "archive": None,
+                   "batch_size": None, "batches": {},
+                   "locks": "one transaction: every deleted row stays locked until the commit"}  # fmt: skip
     assert table_snapshot(url) == before
     code, out, _ = bd("airflow", "delete-dag", "victim", "--conn", url, "--dry-run")
     assert code == 0

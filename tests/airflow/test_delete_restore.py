@@ -84,7 +84,7 @@ def test_archive_header_has_revision_types_and_a_trailer(populated_db: Populated
     with gzip.open(archive, "rt", encoding="utf-8") as fh:
         lines = [json.loads(line) for line in fh]
     header, trailer = lines[0], lines[-1]
-    assert header["bd_archive"] == 1
+    assert header["bd_archive"] == 2
     assert header["dag_ids"] == ["victim"]
     assert header["alembic_revision"] == "d2f4e1b3c5a7"
     assert header["dialect"] == "sqlite"
