@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from braindump_cli.airflow._db import Schema, TableInfo, connect, quote, reflect_schema
+from braindump_cli.airflow._db import Schema, TableInfo, connect, insert_rows, quote, reflect_schema, sql
 from braindump_cli.airflow.delete.selection import build_branches, delete_order, seeds_of
 
 _counter = itertools.count(1000)
@@ -100,21 +100,15 @@ class Populator:
     def _insert(self, table: str, rows: list[dict[str, Any]]) -> None:
         if not rows:
             return
-        from sqlalchemy import column, insert
-        from sqlalchemy import table as sa_table
-
-        cols = list(rows[0])
-        self.conn.execute(insert(sa_table(table, *(column(c) for c in cols))), rows)
+        insert_rows(self.conn, table, list(rows[0]), rows)
 
     def shared_row(self, table: str) -> dict[str, Any]:
         """An existing row of a table no DAG owns, or a new generic one."""
         if table in self.shared:
             return self.shared[table]
-        from sqlalchemy import text
-
         info = self.schema.tables[table]
         cols = ", ".join(quote(self.conn, c) for c in info.columns)
-        found = self.conn.execute(text(f"SELECT {cols} FROM {quote(self.conn, table)} LIMIT 1")).first()
+        found = self.conn.execute(sql(f"SELECT {cols} FROM {quote(self.conn, table)} LIMIT 1")).first()
         if found is not None:
             row = dict(zip(info.columns, found, strict=False))
         else:
@@ -253,15 +247,13 @@ def seed_example_dags(url: str, *, progress: Callable[[str], None]) -> dict[str,
     )
     with connect(url, write=True) as conn:
         # generic booleans alternate; the examples are plain active, unpaused DAGs
-        from sqlalchemy import text
-
         columns = set(reflect_schema(conn).tables["dag"].columns)
         wanted = {"is_stale": False, "is_active": True, "is_paused": False}
         sets = ", ".join(f"{quote(conn, c)} = :{c}" for c in wanted if c in columns)
         if sets:
             for dag_id in EXAMPLE_DAGS:
                 params = {c: v for c, v in wanted.items() if c in columns}
-                conn.execute(text(f"UPDATE dag SET {sets} WHERE dag_id = :dag_id"), {**params, "dag_id": dag_id})
+                conn.execute(sql(f"UPDATE dag SET {sets} WHERE dag_id = :dag_id"), {**params, "dag_id": dag_id})
     for dag_id, tables in made.items():
         progress(f"example DAG {dag_id}: {sum(tables.values())} rows in {len(tables)} tables")
     return made
