@@ -269,7 +269,11 @@ def test_sets_of_uuids_are_refused_rather_than_mis_ordered() -> None:
         ("frozen<tuple<int, int>>", "(9, null)", "0000000400000009ffffffff"),
         ("frozen<tuple<int, int>>", "(null, 9)", "ffffffff0000000400000009"),
         ("frozen<tuple<int, int>>", "(9)", "0000000400000009"),
-        ("frozen<tuple<int, frozen<tuple<text, int>>>>", "(1, ('a', NULL))", "0000000400000001" + "00000009" + "0000000161ffffffff"),
+        (
+            "frozen<tuple<int, frozen<tuple<text, int>>>>",
+            "(1, ('a', NULL))",
+            "0000000400000001" + "00000009" + "0000000161ffffffff",
+        ),
         # Java number syntax
         ("int", "+7", "00000007"),
         ("varint", "-0", "00"),
