@@ -680,6 +680,8 @@ def partition_key_bytes(types: Sequence[str | CqlType], values: Sequence[object]
     if not types:
         raise UsageError("a partition key needs at least one column")
     parts = [serialize_value(t, v) for t, v in zip(types, values, strict=True)]
+    if len(parts) == 1 and not parts[0]:
+        raise UsageError("the server refuses an empty partition key (Key may not be empty)")
     return parts[0] if len(parts) == 1 else composite_bytes(parts)
 
 
