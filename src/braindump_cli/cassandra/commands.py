@@ -128,16 +128,26 @@ def find_endpoints_many(
 # ---------------------------------------------------------------- status
 
 
+STATUS_SCHEMA_VERSION = 2
+
+
 @dataclass(frozen=True)
 class StatusNode:
+    """One node as `nodetool status` shows it, plus its own tpstats, compactionstats and pending hints."""
+
     address: str
+    host_id: str | None
     datacenter: str
     rack: str
     up: bool
     state: str
+    status: str  # nodetool's two letters: U/D then N/J/L/M
+    tokens: int
+    owns: float | None
+    owns_effective: float | None
+    load_bytes: int | None
     schema_version: str | None
     release_version: str | None
-    load_bytes: int | None
     views: NodeViews
 
 
@@ -146,34 +156,44 @@ class ClusterStatus:
     cluster_name: str | None
     partitioner: str
     snitch: str | None
+    keyspace: str | None
     schema_agreement: bool
     schema_versions: dict[str, tuple[str, ...]]
     nodes: tuple[StatusNode, ...]
-    schema_version: int = field(default=SCHEMA_VERSION)
+    schema_version: int = field(default=STATUS_SCHEMA_VERSION)
 
 
-def describe_status(settings: CassandraSettings, *, progress: Progress = no_progress) -> ClusterStatus:
-    """Cluster name, partitioner, snitch, schema agreement and per-node system_views figures."""
+def describe_status(
+    settings: CassandraSettings, *, keyspace: str | None = None, progress: Progress = no_progress
+) -> ClusterStatus:
+    """`nodetool status [KS]`, `tpstats`, `compactionstats` and pending hints of every node, over CQL only."""
     with adapter.connect(settings) as cql:
+        ks = cql.keyspace(keyspace) if keyspace is not None else None
         ring, infos = cql.read_ring()
         snitch = cql.setting("endpoint_snitch")
-        nodes = []
+        views = {}
         for n in ring.nodes:
             progress(f"reading system_views on {n.address}")
-            host = cql.host_for(n.host_id) if n.up else None
-            nodes.append(
-                StatusNode(
-                    address=n.address,
-                    datacenter=n.datacenter,
-                    rack=n.rack,
-                    up=n.up,
-                    state=n.state,
-                    schema_version=infos[n.address].schema_version,
-                    release_version=n.release_version,
-                    load_bytes=n.load_bytes,
-                    views=cql.node_views(host, n.address),
-                )
-            )
+            views[n.address] = cql.node_views(cql.host_for(n.host_id) if n.up else None, n.address)
+    nodes = tuple(
+        StatusNode(
+            address=r.address,
+            host_id=r.host_id,
+            datacenter=r.datacenter,
+            rack=r.rack,
+            up=r.up,
+            state=r.state,
+            status=("U" if r.up else "D") + r.state[:1],
+            tokens=r.tokens,
+            owns=r.owns,
+            owns_effective=r.owns_effective,
+            load_bytes=r.load_bytes,
+            schema_version=infos[r.address].schema_version,
+            release_version=r.release_version,
+            views=views[r.address],
+        )
+        for r in ring_nodes(ring, ks)
+    )
     versions: dict[str, list[str]] = {}
     for sn in nodes:
         if sn.up and sn.schema_version:
@@ -182,9 +202,10 @@ def describe_status(settings: CassandraSettings, *, progress: Progress = no_prog
         cluster_name=ring.cluster_name,
         partitioner=ring.partitioner,
         snitch=snitch.rsplit(".", 1)[-1] if snitch else None,
+        keyspace=keyspace,
         schema_agreement=len(versions) <= 1,
         schema_versions={v: tuple(a) for v, a in sorted(versions.items())},
-        nodes=tuple(nodes),
+        nodes=nodes,
     )
 
 
