@@ -153,6 +153,8 @@ PLAN: list[Example | Setup] = [
             ("cassandra", "consistency", "shop", "--down", "{ip3}", "--require", "QUORUM", "--level", "QUORUM"),
             "A CI gate: with one node down, QUORUM fails on some ranges of an RF 2 keyspace.", expect=4),
     Example("cassandra endpoints", ("cassandra", "endpoints", "shop", "orders", "42", "2024-05-01")),
+    Example("cassandra survive", ("cassandra", "survive", "shop", "--nodes", "2", "-l", "ONE", "-l", "QUORUM"),
+            "The worst two nodes to lose for an RF 2 keyspace on three nodes: exact, not a bound."),
     Example("cassandra status", ("cassandra", "status"),
             "Schema version, backlogs, disk and client counts change from run to run.",
             volatile=(r"(?m)(?<=rack1) .*$",)),

@@ -482,6 +482,25 @@ class CassandraSession:
             client_connections=len(clients),
         )
 
+    def range_sizes(self, keyspace: str, hosts: Iterable[Any]) -> dict[int, float]:
+        """Estimated bytes per token range (keyed by the range's end token) of a keyspace's tables.
+
+        From system.size_estimates (mean partition size x partitions, per table and primary range),
+        which each node keeps for its own primary ranges: every given host is asked.
+        """
+        sizes: dict[int, float] = {}
+        for host in hosts:
+            rows = self.query(
+                "SELECT range_end, mean_partition_size, partitions_count FROM system.size_estimates "
+                "WHERE keyspace_name = %s",
+                (keyspace,),
+                host=host,
+            )
+            for r in rows:
+                end = int(r.range_end)
+                sizes[end] = sizes.get(end, 0.0) + float((r.mean_partition_size or 0) * (r.partitions_count or 0))
+        return sizes
+
     def _pending_hints(self, host: Any) -> tuple[PendingHints, ...] | None:
         try:
             rows = self.query("SELECT * FROM system_views.pending_hints", host=host)

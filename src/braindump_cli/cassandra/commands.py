@@ -16,6 +16,7 @@ from braindump_cli.cassandra.adapter import NodeViews
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
 from braindump_cli.cassandra.model import Keyspace, Ring
 from braindump_cli.cassandra.ring import TokenRange
+from braindump_cli.cassandra.survive import SurviveReport, analyse_survival
 from braindump_cli.errors import NotFoundError, UsageError
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import CassandraSettings
@@ -451,4 +452,52 @@ def analyse_consistency(
         local_dc = settings.local_dc or cql.local_dc()
     return consistency_report(
         ks, ring, local_dc=local_dc, levels=levels, down=down, require=require, with_ranges=with_ranges
+    )
+
+
+# ---------------------------------------------------------------- survive
+
+
+def survive_keyspace(
+    settings: CassandraSettings,
+    keyspace: str,
+    *,
+    levels: Sequence[str] | None = None,
+    nodes: int | None = None,
+    racks: int | None = None,
+    dc: str | None = None,
+    progress: Progress = no_progress,
+) -> SurviveReport:
+    """The exact worst loss of K nodes, K racks or one DC for each level, on the live ring.
+
+    The data share weighs each range by system.size_estimates (all nodes asked); where no node has
+    estimates yet, only the token share is reported.
+    """
+    if sum(x is not None for x in (nodes, racks, dc)) > 1:
+        raise UsageError("give one of --nodes, --racks, --dc")
+    for lv in levels or ():
+        cl.normalize_level(lv)
+    with adapter.connect(settings) as cql:
+        ks = cql.keyspace(keyspace)
+        ring, _ = cql.read_ring()
+        local_dc = settings.local_dc or cql.local_dc() or ""
+        progress("reading system.size_estimates on every live node")
+        sizes = cql.range_sizes(keyspace, [cql.host_for(n.host_id) for n in ring.nodes if n.up])
+    token_ring = ringmath.build_token_ring(ring)
+    data: list[float] | None = None
+    if any(sizes.values()):
+        data = [0.0] * len(token_ring.tokens)
+        for end, size in sizes.items():
+            data[token_ring.range_index(end)] += size
+    progress("searching the worst failures")
+    return analyse_survival(
+        ring,
+        ks.replication,
+        keyspace=keyspace,
+        local_dc=local_dc,
+        levels=levels or cl.LEVELS,
+        nodes=nodes if nodes is not None or racks is not None or dc is not None else 2,
+        racks=racks,
+        dc=dc,
+        data_per_range=data,
     )
