@@ -155,6 +155,7 @@ PLAN: list[Example | Setup] = [
     Example("cassandra endpoints", ("cassandra", "endpoints", "shop", "orders", "42", "2024-05-01")),
     Example("cassandra survive", ("cassandra", "survive", "shop", "--nodes", "2", "-l", "ONE", "-l", "QUORUM"),
             "The worst two nodes to lose for an RF 2 keyspace on three nodes: exact, not a bound."),
+    Example("cassandra plan", ("cassandra", "plan", "--decommission", "{ip3}", "-k", "shop")),
     Example("cassandra status", ("cassandra", "status"),
             "Schema version, backlogs, disk and client counts change from run to run.",
             volatile=(r"(?m)(?<=rack1) .*$",)),

@@ -15,6 +15,7 @@ from braindump_cli.cassandra import ring as ringmath
 from braindump_cli.cassandra.adapter import NodeViews
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
 from braindump_cli.cassandra.model import Keyspace, Ring
+from braindump_cli.cassandra.plan import PlanReport, plan_add, plan_decommission, plan_replace
 from braindump_cli.cassandra.ring import TokenRange
 from braindump_cli.cassandra.survive import SurviveReport, analyse_survival
 from braindump_cli.errors import NotFoundError, UsageError
@@ -500,4 +501,54 @@ def survive_keyspace(
         racks=racks,
         dc=dc,
         data_per_range=data,
+    )
+
+
+# ---------------------------------------------------------------- plan
+
+_REPLICATED = ("SimpleStrategy", "NetworkTopologyStrategy", "EverywhereStrategy")
+
+
+def token_allocation(settings_of: dict[str, str | None]) -> str:
+    """How a joining node picks tokens on this cluster: "random", or which allocator the yaml turns on."""
+    rf = settings_of.get("allocate_tokens_for_local_replication_factor")
+    ks = settings_of.get("allocate_tokens_for_keyspace")
+    if rf not in (None, "", "null"):
+        return f"allocator (allocate_tokens_for_local_replication_factor={rf})"
+    if ks not in (None, "", "null"):
+        return f"allocator (allocate_tokens_for_keyspace={ks})"
+    return "random"
+
+
+def plan_topology(
+    settings: CassandraSettings,
+    *,
+    add: int | None = None,
+    dc: str | None = None,
+    rack: str | None = None,
+    decommission: str | None = None,
+    replace: str | None = None,
+    keyspaces: Sequence[str] = (),
+    progress: Progress = no_progress,
+) -> PlanReport:
+    """Ownership after adding, decommissioning or replacing nodes, and the ranges and bytes that would stream."""
+    if sum(x is not None for x in (add, decommission, replace)) != 1:
+        raise UsageError("give exactly one of --add N, --decommission NODE, --replace NODE")
+    with adapter.connect(settings) as cql:
+        ring, _ = cql.read_ring()
+        all_ks = [cql.keyspace(k) for k in keyspaces] if keyspaces else cql.keyspaces()
+        chosen = [k for k in all_ks if ringmath.strategy_name(k.replication) in _REPLICATED]
+        names = ("num_tokens", "allocate_tokens_for_local_replication_factor", "allocate_tokens_for_keyspace")
+        conf = {n: cql.setting(n) for n in names}
+        progress("reading system.size_estimates on every live node")
+        hosts = [cql.host_for(n.host_id) for n in ring.nodes if n.up]
+        data = {k.name: cql.range_sizes(k.name, hosts) for k in chosen}
+    sizes = {k: v for k, v in data.items() if any(v.values())} or None
+    if decommission is not None:
+        return plan_decommission(ring, chosen, decommission, data=sizes)
+    if replace is not None:
+        return plan_replace(ring, chosen, replace, data=sizes)
+    tokens = int(conf["num_tokens"] or 0) or max((len(n.tokens) for n in ring.nodes), default=16)
+    return plan_add(
+        ring, chosen, add or 0, dc=dc, rack=rack, num_tokens=tokens, allocation=token_allocation(conf), data=sizes
     )

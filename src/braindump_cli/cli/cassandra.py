@@ -372,6 +372,90 @@ def _survive_table(r: Any) -> None:
     )
 
 
+@app.command("plan")
+@opts.with_cassandra
+def plan(
+    add: Annotated[int | None, typer.Option("--add", min=1, help="Add N nodes (random tokens, as Cassandra).")] = None,
+    dc: Annotated[str | None, typer.Option("--dc", help="Data centre of the added nodes.")] = None,
+    rack: Annotated[str | None, typer.Option("--rack", help="Rack of the added nodes.")] = None,
+    decommission: Annotated[
+        str | None, typer.Option("--decommission", help="Decommission this node (address or host id).")
+    ] = None,
+    replace: Annotated[str | None, typer.Option("--replace", help="Replace this node (address or host id).")] = None,
+    keyspace: Annotated[
+        list[str] | None, typer.Option("--keyspace", "-k", help="Only these keyspaces (repeatable); default: all.")
+    ] = None,
+    streams: Annotated[bool, typer.Option("--streams", help="List every range that would stream.")] = False,
+    output: OutputOpt = OutputFormat.table,
+    *,
+    settings: CassandraSettings,
+) -> None:
+    """Ownership after adding, decommissioning or replacing nodes, and what would stream, before acting.
+
+    Example: bd cassandra plan --decommission 10.0.0.3 -o json
+    """
+    from braindump_cli.cassandra.commands import plan_topology
+
+    report = plan_topology(
+        settings,
+        add=add,
+        dc=dc,
+        rack=rack,
+        decommission=decommission,
+        replace=replace,
+        keyspaces=keyspace or (),
+        progress=info,
+    )
+    emit(report, output, table=lambda r: _plan_table(r, streams), jsonl_rows=lambda r: r.nodes)
+    if report.note:
+        info(f"note: {report.note}")
+
+
+def _plan_table(r: Any, streams: bool) -> None:
+    what = f"{r.change} {', '.join(r.subject)}"
+    if r.allocation:
+        what += f" ({r.num_tokens} tokens each, {r.allocation} allocation)"
+    print(f"plan: {what}; bytes from {r.bytes_source}")
+    names = sorted({k for n in r.nodes for k in n.owns_effective_after})
+    rows = []
+    for n in r.nodes:
+        row = {"address": n.address, "dc": n.datacenter, "rack": n.rack, "new": "new" if n.new else ""}
+        row["owns"] = f"{_pct(n.owns_before) or '-'} -> {_pct(n.owns_after)}"
+        for k in names:
+            row[k] = f"{_pct(n.owns_effective_before.get(k)) or '-'} -> {_pct(n.owns_effective_after.get(k))}"
+        row["receives"] = _size(int(r.bytes_to_stream[n.address])) if r.bytes_to_stream.get(n.address) else None
+        rows.append(row)
+    columns = [("Address", "address"), ("DC", "dc"), ("Rack", "rack"), ("", "new"), ("Owns", "owns")]
+    render_table(rows, [*columns, *((f"{k} (effective)", k) for k in names), ("Receives", "receives")])
+    for s in r.spread:
+        print(
+            f"{s.keyspace}: a new node's effective ownership over {s.samples} random draws: "
+            f"mean {_pct(s.mean)}, sd {_pct(s.stdev)}, {_pct(s.low)} to {_pct(s.high)}"
+        )
+    if streams:
+        render_table(
+            [
+                {
+                    "keyspace": s.keyspace,
+                    "start": s.start,
+                    "end": s.end,
+                    "to": s.target,
+                    "from": ", ".join(s.sources),
+                    "bytes": _size(int(s.estimated_bytes)) if s.estimated_bytes is not None else None,
+                }
+                for s in r.streams
+            ],
+            [
+                ("Keyspace", "keyspace"),
+                ("Start (excl.)", "start"),
+                ("End", "end"),
+                ("To", "to"),
+                ("From", "from"),
+                ("Bytes", "bytes"),
+            ],
+        )
+
+
 @app.command("status")
 @opts.with_cassandra
 def status(
