@@ -156,6 +156,8 @@ PLAN: list[Example | Setup] = [
     Example("cassandra survive", ("cassandra", "survive", "shop", "--nodes", "2", "-l", "ONE", "-l", "QUORUM"),
             "The worst two nodes to lose for an RF 2 keyspace on three nodes: exact, not a bound."),
     Example("cassandra plan", ("cassandra", "plan", "--decommission", "{ip3}", "-k", "shop")),
+    Example("cassandra capacity", ("cassandra", "capacity", "--growth", "1%", "--disk-size", "100GiB"),
+            "Dates and sizes change from run to run.", volatile=(r"\d{4}-\d{2}-\d{2}", SIZE)),
     Example("cassandra status", ("cassandra", "status"),
             "Schema version, backlogs, disk and client counts change from run to run.",
             volatile=(r"(?m)(?<=rack1) .*$",)),

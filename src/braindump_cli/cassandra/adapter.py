@@ -501,6 +501,53 @@ class CassandraSession:
                 sizes[end] = sizes.get(end, 0.0) + float((r.mean_partition_size or 0) * (r.partitions_count or 0))
         return sizes
 
+    def virtual_tables(self) -> set[str]:
+        """Names of the system_views tables this server has (probed in system_virtual_schema, 4.0+)."""
+        try:
+            rows = self.query(
+                "SELECT table_name FROM system_virtual_schema.tables WHERE keyspace_name = 'system_views'"
+            )
+        except Exception:
+            return set()
+        return {r.table_name for r in rows}
+
+    def compaction_classes(self) -> dict[tuple[str, str], str]:
+        """(keyspace, table) -> the short class name of its compaction strategy."""
+        rows = self.query("SELECT keyspace_name, table_name, compaction FROM system_schema.tables")
+        return {
+            (r.keyspace_name, r.table_name): str((r.compaction or {}).get("class", "")).rsplit(".", 1)[-1] for r in rows
+        }
+
+    def table_estimates(self, hosts: Iterable[Any]) -> dict[tuple[str, str], tuple[float, int]]:
+        """(keyspace, table) -> (estimated bytes of one copy, partitions), summed over the hosts' primary ranges."""
+        out: dict[tuple[str, str], tuple[float, int]] = {}
+        for host in hosts:
+            rows = self.query(
+                "SELECT keyspace_name, table_name, mean_partition_size, partitions_count FROM system.size_estimates",
+                host=host,
+            )
+            for r in rows:
+                key = (r.keyspace_name, r.table_name)
+                size, count = out.get(key, (0.0, 0))
+                n = r.partitions_count or 0
+                out[key] = (size + float((r.mean_partition_size or 0) * n), count + n)
+        return out
+
+    def node_table_disk(self, host: Any, views: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """One node's bytes on disk per "ks.table" (disk_usage) and largest partition per table (max_partition_size)."""
+        disk: dict[str, int] = {}
+        largest: dict[str, int] = {}
+        if "disk_usage" in views:
+            for r in self.query("SELECT keyspace_name, table_name, mebibytes FROM system_views.disk_usage", host=host):
+                disk[f"{r.keyspace_name}.{r.table_name}"] = int(r.mebibytes or 0) * 2**20
+        if "max_partition_size" in views:
+            rows = self.query(
+                "SELECT keyspace_name, table_name, max_partition_size FROM system_views.max_partition_size", host=host
+            )
+            for r in rows:
+                largest[f"{r.keyspace_name}.{r.table_name}"] = int(r.max_partition_size or 0)
+        return disk, largest
+
     def _pending_hints(self, host: Any) -> tuple[PendingHints, ...] | None:
         try:
             rows = self.query("SELECT * FROM system_views.pending_hints", host=host)

@@ -6,13 +6,15 @@ returns frozen dataclasses; the CLI renders them. Nothing here prints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from braindump_cli.cassandra import adapter, keys
+from braindump_cli.cassandra import adapter, capacity, keys
 from braindump_cli.cassandra import consistency as cl
 from braindump_cli.cassandra import ring as ringmath
 from braindump_cli.cassandra.adapter import NodeViews
+from braindump_cli.cassandra.capacity import CapacityReport
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
 from braindump_cli.cassandra.model import Keyspace, Ring
 from braindump_cli.cassandra.plan import PlanReport, plan_add, plan_decommission, plan_replace
@@ -551,4 +553,82 @@ def plan_topology(
     tokens = int(conf["num_tokens"] or 0) or max((len(n.tokens) for n in ring.nodes), default=16)
     return plan_add(
         ring, chosen, add or 0, dc=dc, rack=rack, num_tokens=tokens, allocation=token_allocation(conf), data=sizes
+    )
+
+
+# ---------------------------------------------------------------- capacity
+
+
+def _copies(ks: Keyspace, ring: Ring) -> int:
+    """Replicas of each partition on this ring: the RF of every DC that has nodes (SimpleStrategy: min(RF, nodes))."""
+    dcs = {n.datacenter for n in ring.nodes}
+    if ringmath.strategy_name(ks.replication) == "SimpleStrategy":
+        return min(sum(ks.replication.factors.values()), len(ring.nodes))
+    if ringmath.strategy_name(ks.replication) == "EverywhereStrategy":
+        return len(ring.nodes)
+    return sum(rf for dc, rf in ks.replication.factors.items() if dc in dcs)
+
+
+def capacity_report(
+    settings: CassandraSettings,
+    *,
+    growth: float | None,
+    growth_snapshot: Mapping[str, object] | None,
+    horizon_days: int,
+    disk_size: int | None,
+    threshold: float | None = None,
+    progress: Progress = no_progress,
+) -> CapacityReport:
+    """Disk use, skew and threshold dates per node, table sizes and the nodes the horizon needs."""
+    if growth is not None and growth_snapshot is not None:
+        raise UsageError("give --growth or --since, not both")
+    with adapter.connect(settings) as cql:
+        ring, _ = cql.read_ring()
+        keyspaces = {k.name: k for k in cql.keyspaces()}
+        classes = cql.compaction_classes()
+        views = cql.virtual_tables()
+        live = [(n, cql.host_for(n.host_id)) for n in ring.nodes if n.up]
+        progress(f"reading system.size_estimates and system_views on {len(live)} live node(s)")
+        estimates = cql.table_estimates([h for _, h in live])
+        per_node = {n.address: cql.node_table_disk(h, views) for n, h in live}
+    largest: dict[str, int] = {}
+    for _, sizes in per_node.values():
+        for key, size in sizes.items():
+            largest[key] = max(largest.get(key, 0), size)
+    tables = []
+    for (ks_name, table), strategy in sorted(classes.items()):
+        ks = keyspaces.get(ks_name)
+        if ks is None or ringmath.strategy_name(ks.replication) not in _REPLICATED:
+            continue
+        one_copy, partitions = estimates.get((ks_name, table), (0.0, 0))
+        tables.append(
+            capacity.TableInput(
+                keyspace=ks_name,
+                table=table,
+                strategy=strategy,
+                replication_factor=_copies(ks, ring),
+                estimated_bytes=one_copy,
+                partitions=partitions,
+                mean_partition_bytes=one_copy / partitions if partitions else None,
+                max_partition_bytes=largest.get(f"{ks_name}.{table}"),
+            )
+        )
+    nodes = [
+        capacity.NodeInput(n.address, n.datacenter, n.rack, n.load_bytes, per_node.get(n.address, ({}, {}))[0])
+        for n in ring.nodes
+    ]
+    now = dt.datetime.now(dt.timezone.utc)
+    source = "--growth" if growth is not None else "none"
+    if growth_snapshot is not None:
+        total_now = sum(n.load_bytes or sum(n.disk_by_table.values()) for n in nodes)
+        growth, source = capacity.growth_since(growth_snapshot, total_now, now), "--since SNAPSHOT"
+    return capacity.plan_capacity(
+        tables,
+        nodes,
+        now=now,
+        growth=growth,
+        growth_source=source,
+        horizon_days=horizon_days,
+        disk_size=disk_size,
+        threshold=threshold,
     )
