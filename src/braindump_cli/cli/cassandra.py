@@ -35,6 +35,20 @@ def _size(value: int | None) -> str | None:
     return None  # pragma: no cover
 
 
+def _ring_columns(*, effective: bool) -> list[tuple[str, str]]:
+    """The columns `nodetool status` starts with, shared by `ring` and `status`."""
+    owns = "Owns (effective)" if effective else "Owns"
+    return [
+        ("--", "ud"),
+        ("Address", "address"),
+        ("DC", "dc"),
+        ("Rack", "rack"),
+        ("Load", "load"),
+        ("Tokens", "tokens"),
+        (owns, "owns"),
+    ]
+
+
 @app.command("ring")
 @opts.with_cassandra
 def ring(
@@ -101,17 +115,10 @@ def ring(
             }
             for n in r.nodes
         ]
-        owns = "Owns (effective)" if keyspace else "Owns"
         render_table(
             rows,
             [
-                ("--", "ud"),
-                ("Address", "address"),
-                ("DC", "dc"),
-                ("Rack", "rack"),
-                ("Load", "load"),
-                ("Tokens", "tokens"),
-                (owns, "owns"),
+                *_ring_columns(effective=keyspace is not None),
                 ("Host ID", "host_id"),
                 ("Version", "version"),
             ],
@@ -608,7 +615,6 @@ def _status_table(r: Any) -> None:
     print(f"partitioner: {r.partitioner}")
     print(f"snitch: {r.snitch or 'not available'}")
     print(f"schema agreement: {agreement}")
-    owns = "Owns (effective)" if r.keyspace else "Owns"
     rows = [
         {
             "ud": n.status,
@@ -631,13 +637,7 @@ def _status_table(r: Any) -> None:
     render_table(
         rows,
         [
-            ("--", "ud"),
-            ("Address", "address"),
-            ("DC", "dc"),
-            ("Rack", "rack"),
-            ("Load", "load"),
-            ("Tokens", "tokens"),
-            (owns, "owns"),
+            *_ring_columns(effective=r.keyspace is not None),
             ("Schema", "schema"),
             ("Pending compactions", "pending"),
             ("SSTable tasks", "tasks"),
