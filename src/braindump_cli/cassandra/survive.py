@@ -140,10 +140,13 @@ class _Moebius:
         if any(t <= 0 for _, t in groups):
             self.base += w
             return
-        if len(groups) == 1:
-            self._add_single(groups[0], w)
+        live = [g for g in groups if g[1] <= min(len(g[0]), self.k)]  # groups that k losses can break
+        if len(live) == 1 or all(a[1] + b[1] > self.k for a, b in combinations(live, 2)):
+            # Disjoint DC groups no k-set can break two of at once: the range's loss is their sum.
+            for g in live:
+                self._add_single(g, w)
         else:
-            self._add_general(groups, w)
+            self._add_general(tuple(live), w)
 
     def _add_single(self, group: Group, w: int) -> None:
         members, t = group
@@ -201,12 +204,20 @@ class _Search:
             if a in allowed and b in allowed:
                 self.adj[a][b] = v
                 self.adj[b][a] = v
-        self.third: dict[tuple[int, int], dict[int, int]] = {}
-        for (a, b, c), v in m.g3.items():
-            if a in allowed and b in allowed and c in allowed:
-                for x, y, z in ((a, b, c), (a, c, b), (b, c, a)):
-                    self.third.setdefault((x, y), {})[z] = v
+        self._third: dict[tuple[int, int], dict[int, int]] | None = None
         self.by_g1 = sorted(candidates, key=lambda a: -m.g1[a])
+
+    @property
+    def third(self) -> dict[tuple[int, int], dict[int, int]]:
+        """(a, b) -> {c: g(abc)} for the triples among the candidates, built on first use."""
+        if self._third is None:
+            allowed = set(self.candidates)
+            self._third = {}
+            for (a, b, c), v in self.m.g3.items():
+                if a in allowed and b in allowed and c in allowed:
+                    for x, y, z in ((a, b, c), (a, c, b), (b, c, a)):
+                        self._third.setdefault((x, y), {})[z] = v
+        return self._third
 
     def best_unrelated(self, exclude: set[int]) -> int | None:
         for a in self.by_g1:
@@ -263,6 +274,14 @@ class _Search:
         return best_gain, best_c
 
     def three(self) -> tuple[int, tuple[int, ...]]:
+        allowed = set(self.candidates)
+        if not any(self.m.g1[a] for a in self.candidates) and not any(self.adj.values()):
+            # only triples matter (every group needs three losses): the heaviest triple is the answer
+            triples = ((v, q) for q, v in self.m.g3.items() if allowed.issuperset(q))
+            return max(triples, default=(0, (self.by_g1[0], self.by_g1[1], self.by_g1[2])))
+        return self._three_anchored()
+
+    def _three_anchored(self) -> tuple[int, tuple[int, ...]]:
         g1 = self.m.g1
         top_g1 = g1[self.by_g1[0]]
         pos = {a: max([0, *self.adj[a].values()]) for a in self.candidates}
