@@ -31,7 +31,7 @@ def _capacity(live: LiveCassandra, *args: str) -> dict[str, Any]:
 
 def _tablestats(text: str) -> dict[str, int]:
     out = {}
-    for key in ("Space used (live)", "Number of partitions (estimate)"):
+    for key in ("Space used (total)", "Number of partitions (estimate)"):
         m = re.search(rf"{re.escape(key)}: (\d+)", text)
         assert m, text
         out[key] = int(m.group(1))
@@ -80,8 +80,9 @@ def test_capacity_matches_nodetool_status_and_tablestats(cassandra: LiveCassandr
     copies = sum(x["Number of partitions (estimate)"] for x in stats) / 3
     assert table["partitions"] == pytest.approx(copies, rel=0.15)
     assert table["partitions"] == pytest.approx(ROWS, rel=0.15)
-    live_bytes = sum(x["Space used (live)"] for x in stats)
-    assert table["disk_bytes"] == pytest.approx(live_bytes, abs=len(nodes) * 2**20)  # disk_usage counts MiB
+    # disk_usage is each node's total sstable space, rounded up to whole MiB
+    assert table["disk_bytes"] == sum(-(-x["Space used (total)"] // 2**20) * 2**20 for x in stats)
+    assert table["max_partition_bytes"] == 2**20  # one row of ~1 KB, rounded up to 1 MiB
     assert table["mean_partition_bytes"] > 1000
     # growth measured from a snapshot equals the ratio of the totals
     snapshot = tmp_path / "before.json"

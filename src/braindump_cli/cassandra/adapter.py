@@ -534,7 +534,10 @@ class CassandraSession:
         return out
 
     def node_table_disk(self, host: Any, views: set[str]) -> tuple[dict[str, int], dict[str, int]]:
-        """One node's bytes on disk per "ks.table" (disk_usage) and largest partition per table (max_partition_size)."""
+        """One node's bytes on disk per "ks.table" (disk_usage) and largest partition per table (max_partition_size).
+
+        Both views give mebibytes rounded up (TableMetricTables), so these are whole MiB.
+        """
         disk: dict[str, int] = {}
         largest: dict[str, int] = {}
         if "disk_usage" in views:
@@ -542,10 +545,10 @@ class CassandraSession:
                 disk[f"{r.keyspace_name}.{r.table_name}"] = int(r.mebibytes or 0) * 2**20
         if "max_partition_size" in views:
             rows = self.query(
-                "SELECT keyspace_name, table_name, max_partition_size FROM system_views.max_partition_size", host=host
+                "SELECT keyspace_name, table_name, mebibytes FROM system_views.max_partition_size", host=host
             )
-            for r in rows:
-                largest[f"{r.keyspace_name}.{r.table_name}"] = int(r.max_partition_size or 0)
+            for r in rows:  # the server rounds up to whole MiB
+                largest[f"{r.keyspace_name}.{r.table_name}"] = int(r.mebibytes or 0) * 2**20
         return disk, largest
 
     def _pending_hints(self, host: Any) -> tuple[PendingHints, ...] | None:
