@@ -285,6 +285,8 @@ def test_sets_of_uuids_are_refused_rather_than_mis_ordered() -> None:
         # Float.parseFloat rounds the exact decimal once; float(text) then float32 would give 1.0 (3f800000)
         ("float", "1.000000059604644775390625000000001", "3f800001"),
         ("float", "1e-50", "00000000"),
+        ("float", "3.4028235677973366e38", "7f7fffff"),  # just below the tie with infinity: the largest float
+        ("float", "3.40282356779733661637539395458142568448e38", "7f800000"),  # the tie: to even, infinity
         ("float", "-0.0", "80000000"),
         ("decimal", "1E+3", "fffffffd01"),
         ("decimal", "-0.00", "0000000200"),

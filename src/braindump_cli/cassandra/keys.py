@@ -207,10 +207,12 @@ def nearest_float32(d: Decimal) -> float:
     """
     sign = -1.0 if d.is_signed() else 1.0
     m = d.copy_abs()  # abs() would round to the context precision
+    if m.compare_total(_FLOAT32_OVERFLOW) >= 0:  # half an ulp above the largest float rounds (to even) to infinity
+        return sign * math.inf
     try:
         bits = struct.unpack(">I", struct.pack(">f", float(m)))[0]
-    except OverflowError:
-        return sign * math.inf
+    except OverflowError:  # the double rounded up past the largest float, the decimal did not
+        bits = _MAX_FINITE_FLOAT32_BITS
     candidates = [b for b in (bits - 1, bits, bits + 1) if 0 <= b <= _MAX_FINITE_FLOAT32_BITS]
 
     def distance(b: int) -> tuple[Decimal, int]:
@@ -222,6 +224,7 @@ def nearest_float32(d: Decimal) -> float:
 
 
 _MAX_FINITE_FLOAT32_BITS = 0x7F7FFFFF
+_FLOAT32_OVERFLOW = Decimal(2**128 - 2**103)  # (2 - 2**-24) * 2**127: the largest float plus half its ulp
 
 
 def _float32_of_bits(b: int) -> float:
