@@ -188,6 +188,8 @@ def test_parse_value(cql: str, text: str, expected: object) -> None:
         ("2024-01-02 05:04:05+02:00", 1704164645000),
         ("2024-01-02 03:04:05", 1704164645000),
         ("2024-01-02", 1704153600000),
+        ("2024-01-02+0200", 1704146400000),  # a zone after the date: midnight at +02:00 (not 02:00 o'clock)
+        ("2024-01-02 03:04:05.1", 1704164645100),
     ],
 )
 def test_timestamp_strings_serialise_to_utc_millis(text: str, millis: int) -> None:

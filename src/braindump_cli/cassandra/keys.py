@@ -325,16 +325,34 @@ _SCALAR_PARSERS: dict[str, Any] = {
 }
 
 
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+)
+
+
 def _parse_datetime(s: str) -> dt.datetime:
-    v = s.replace("T", " ", 1) if "T" in s else s
-    # Cassandra accepts +hhmm offsets; Python wants +hh:mm before 3.11's looser parser sees "Z".
-    v = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", v)
-    parsed = dt.datetime.fromisoformat(v)
-    if parsed.tzinfo is None:
-        # The server uses its JVM default zone for offset-less literals; bd's harness and most
-        # clusters run in UTC.
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed
+    """TimestampSerializer's patterns: yyyy-MM-dd[( |T)HH:mm[:ss[.SSS]]][zone], zone Z, +hh, +hhmm or +hh:mm.
+
+    Python's fromisoformat would read "2024-01-02+0200" as 02:00 o'clock; the server reads a zone.
+    """
+    m = _TIMESTAMP.fullmatch(s)
+    if not m:
+        raise ValueError("expected yyyy-mm-dd[ HH:MM[:SS[.fff]]][+hhmm|Z]")
+    y, mo, d, h, mi, sec, frac, zone = m.groups()
+    millis = int((frac or "0").ljust(3, "0"))
+    parsed = dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0), millis * 1000)
+    # Without a zone the server uses its JVM default zone; bd's harness and most clusters run in UTC.
+    return parsed.replace(tzinfo=_zone(zone))
+
+
+def _zone(text: str | None) -> dt.tzinfo:
+    if text is None or text in ("Z", "UTC", "GMT"):
+        return dt.timezone.utc
+    digits = text[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+    return dt.timezone(dt.timedelta(minutes=minutes if text[0] == "+" else -minutes))
 
 
 def _parse_time_nanos(s: str) -> int:
