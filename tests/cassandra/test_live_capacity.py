@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from braindump_cli.cli.app import app
-from tests.cassandra.conftest import LiveCassandra
+from tests.cassandra.conftest import KEYSPACES, LiveCassandra
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
 
@@ -49,14 +49,15 @@ def _status_load(text: str) -> dict[str, float]:
 
 def test_capacity_matches_nodetool_status_and_tablestats(cassandra: LiveCassandra, tmp_path: Any) -> None:
     s = cassandra.session()
-    s.execute("CREATE TABLE IF NOT EXISTS ks_nts.cap_t (k int PRIMARY KEY, v text)")
+    s.execute(f"CREATE KEYSPACE IF NOT EXISTS bd_capacity WITH replication = {KEYSPACES['ks_nts']}")
+    s.execute("CREATE TABLE IF NOT EXISTS bd_capacity.cap_t (k int PRIMARY KEY, v text)")
     rng = random.Random("capacity")
-    insert = s.prepare("INSERT INTO ks_nts.cap_t (k, v) VALUES (?, ?)")
+    insert = s.prepare("INSERT INTO bd_capacity.cap_t (k, v) VALUES (?, ?)")
     for k in range(ROWS):
         s.execute(insert, (k, rng.randbytes(500).hex()))  # incompressible: sizes on disk stay visible
     nodes = cassandra.cluster.nodes
     for n in nodes:
-        cassandra.cluster.nodetool_batch(n.index, [["flush", "ks_nts"], ["refreshsizeestimates"]])
+        cassandra.cluster.nodetool_batch(n.index, [["flush", "bd_capacity"], ["refreshsizeestimates"]])
     # per node: the load nodetool status prints (rounded to two decimals of its unit). Both read gossip
     # LOAD, which each node republishes every 60 s: wait until the write has reached both sides.
     deadline = time.monotonic() + 180
@@ -71,11 +72,11 @@ def test_capacity_matches_nodetool_status_and_tablestats(cassandra: LiveCassandr
     for node in report["nodes"]:
         assert node["used_fraction"] == pytest.approx(node["used_bytes"] / 2**30)
         assert node["crosses_threshold_on"] is not None
-    table = next(t for t in report["tables"] if (t["keyspace"], t["table"]) == ("ks_nts", "cap_t"))
+    table = next(t for t in report["tables"] if (t["keyspace"], t["table"]) == ("bd_capacity", "cap_t"))
     assert table["strategy"] == "SizeTieredCompactionStrategy"  # Cassandra 5.0's default without default_compaction
     assert report["threshold"] == 0.5
     assert table["replication_factor"] == 3  # dc1:2 + dc2:1
-    stats = [_tablestats(cassandra.cluster.nodetool(n.index, "tablestats", "ks_nts.cap_t")) for n in nodes]
+    stats = [_tablestats(cassandra.cluster.nodetool(n.index, "tablestats", "bd_capacity.cap_t")) for n in nodes]
     # every replica's partitions, over RF, is one copy: size_estimates covers each primary range once
     copies = sum(x["Number of partitions (estimate)"] for x in stats) / 3
     assert table["partitions"] == pytest.approx(copies, rel=0.15)

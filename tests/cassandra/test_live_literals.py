@@ -13,11 +13,11 @@ import pytest
 from braindump_cli.cassandra.commands import find_endpoints_many
 from braindump_cli.cassandra.keys import parse_partition_key, partition_key_token
 from braindump_cli.errors import UsageError
-from tests.cassandra.conftest import LiveCassandra
+from tests.cassandra.conftest import KEYSPACES, LiveCassandra
 
 pytestmark = pytest.mark.cassandra
 
-KEYSPACE = "ks_nts"
+KEYSPACE = "bd_literals"  # its own keyspace: the other tests list ks_nts's tables
 
 # (key type, CQL literal, bd's argument, nodetool getendpoints key or None)
 CASES: list[tuple[str, str, str, str | None]] = [
@@ -111,6 +111,7 @@ def _bd_token(cql_type: str, text: str) -> int | None:
 
 def test_key_literals_normalise_as_the_server_does(cassandra: LiveCassandra) -> None:
     s = cassandra.session()
+    s.execute(f"CREATE KEYSPACE IF NOT EXISTS {KEYSPACE} WITH replication = {KEYSPACES['ks_nts']}")
     for cql_type in sorted({c[0] for c in CASES}):
         s.execute(f"CREATE TABLE IF NOT EXISTS {KEYSPACE}.{_table(cql_type)} (k {cql_type} PRIMARY KEY, v int)")
     accepted: list[tuple[str, str, str, str | None, int]] = []

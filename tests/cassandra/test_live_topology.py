@@ -86,7 +86,7 @@ def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandr
     assert leaving not in {n["address"] for n in plan["nodes"]}
     assert plan["streams"], "a decommission with RF < nodes must stream something"
     try:
-        live.cluster.nodetool(NODE, "decommission", timeout=600)
+        live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
         _wait(live, 1, all_nodes - {leaving})
         for ks in KEYSPACES_CHECKED:
             real = _owns(live, 1, ks)
@@ -115,7 +115,7 @@ def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandr
         if live.cluster.node(NODE).pid is not None and leaving not in _owns(live, 1, "ks_nts"):
             live.cluster.kill_node(NODE)
         if leaving in _owns(live, 1, "ks_nts") and live.cluster.node(NODE).pid is not None:
-            live.cluster.nodetool(NODE, "decommission", timeout=600)
+            live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
             _wait(live, 1, all_nodes - {leaving})
         _rejoin(live, random_tokens=False)
         _wait(live, 1, all_nodes)
