@@ -8,10 +8,10 @@ ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY src ./src
-# Only the Kubernetes extra: the operator needs kopf and kubernetes, not Cassandra or Airflow drivers.
+# The plain install: bd's dependencies are all in its base requirements (no extras).
 RUN python -m venv /opt/bd \
  && /opt/bd/bin/pip install --upgrade pip \
- && /opt/bd/bin/pip install '.[k8s]' \
+ && /opt/bd/bin/pip install . \
  && /opt/bd/bin/python -m compileall -q /opt/bd/lib
 
 FROM python:3.11-slim-bookworm

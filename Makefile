@@ -19,13 +19,13 @@ system-deps:
 	bash scripts/system-deps.sh
 
 demo: install system-deps
-	$(BIN)/python -m braindump_cli.demo
+	$(BIN)/python -m scripts.demo
 
 lint: install
-	$(BIN)/ruff check src tests bench docs/capture.py
-	$(BIN)/ruff format --check src tests bench docs/capture.py
+	$(BIN)/ruff check src tests bench scripts docs/capture.py
+	$(BIN)/ruff format --check src tests bench scripts docs/capture.py
 	$(BIN)/mypy
-	$(BIN)/mypy --strict docs/capture.py
+	$(BIN)/mypy --strict docs/capture.py scripts/demo.py
 	$(BIN)/lint-imports
 
 provision: install system-deps
@@ -36,7 +36,7 @@ test: lint provision
 	$(BIN)/pytest
 
 unit: install
-	$(BIN)/pytest -m "not postgres and not airflow_schema and not kube and not cassandra"
+	$(BIN)/pytest -m "not postgres and not airflow_schema and not kube and not cassandra and not install"
 
 bench: install
 	$(BIN)/python -m bench

@@ -30,10 +30,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braindump_cli import demo
-from braindump_cli.servers._proc import terminate
+from braindump_cli.process import terminate
 
 REPO = Path(__file__).resolve().parents[1]
+# The demo is a repository script, not part of the package: `python docs/capture.py` finds it here.
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+from scripts import demo  # noqa: E402
+
 PAGES = REPO / "docs" / "commands"
 COLUMNS = "120"
 DEFAULT_CASSANDRA_IP = "127.0.0.61"
@@ -307,7 +311,7 @@ class Runner:
         )  # fmt: skip
 
     def cql(self, statement: str) -> None:
-        from braindump_cli.demo import CQL_RUNNER
+        from scripts.demo import CQL_RUNNER
 
         subprocess.run(
             [sys.executable, "-c", CQL_RUNNER, self.env["BD_CASSANDRA_HOSTS"], statement],
@@ -362,7 +366,8 @@ def _scrub(text: str, runner: Runner) -> str:
 
 def capture(out_dir: Path, *, cassandra_ip: str, progress: Callable[[str], None]) -> list[str]:
     """Start a sandbox, run PLAN, write the pages into `out_dir`; returns the problems found."""
-    from braindump_cli.demo import AIRFLOW_VERSION
+    from scripts.demo import AIRFLOW_VERSION
+
     from braindump_cli.sandbox._components import cassandra_layout
     from braindump_cli.servers.airflow_env import venv_dir
     from braindump_cli.servers.kube_build import binaries_dir

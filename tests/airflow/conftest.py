@@ -4,7 +4,7 @@
 * `airflow_db`: a factory `airflow_db(schema, backend) -> url` giving a fresh private database:
   schema "3.3.2" / "2.10.5" (real `airflow db migrate` output) or "1.10" (the DDL fixture), backend
   "sqlite" (a copied file with foreign keys enforced by bd) or "postgresql" (CREATE DATABASE ...
-  TEMPLATE of a database migrated once per session) or "mariadb" (servers/mariadb.py: a copy of a
+  TEMPLATE of a database migrated once per session) or "mariadb" (tests/airflow/mariadb.py: a copy of a
   database migrated once per session, tables recreated from SHOW CREATE TABLE).
 * `populated_db`: the same, with DAGs already populated (tests/airflow/populate.py); the populated
   template is built once per (schema, backend, dag ids) and copied per test.
@@ -46,7 +46,7 @@ def pg_server() -> Iterator[Any]:
 
 @pytest.fixture(scope="session")
 def mariadb_server() -> Iterator[Any]:
-    from braindump_cli.servers.mariadb import start_mariadb
+    from tests.airflow.mariadb import start_mariadb
 
     try:
         server = start_mariadb()

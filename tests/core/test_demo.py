@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 import pytest
+from scripts import demo
 
-from braindump_cli import demo
 from tests.core.conftest import run
 
 
@@ -71,7 +72,7 @@ def test_the_real_tour(tmp_path: Path) -> None:
     # its own sandbox, with Cassandra off 127.0.0.1..4 where bd's Cassandra tests may be running
     sandbox = tmp_path / "sandbox"
     proc = run(
-        [sys.executable, "-m", "braindump_cli.demo", "--cassandra-ip", "127.0.0.71"],
+        [sys.executable, "-m", "scripts.demo", "--cassandra-ip", "127.0.0.71"],
         env={"BD_SANDBOX_DIR": str(sandbox)},
         timeout=900,
     )
@@ -83,6 +84,7 @@ def test_the_real_tour(tmp_path: Path) -> None:
         "did you mean",  # the blog's apiVersion typo, caught by bd crd check
         "$ bd operator run --standalone --namespace default",
         "statefulset.apps/my-database",  # a child the operator made, listed by kubectl
+        "pod/my-database-0",  # made by the StatefulSet controller, run by KWOK
         "$ bd cassandra consistency shop",
         "UN  127.0.0.73",
         "$ bd airflow delete-dag example_etl --dry-run",  # a DAG `bd sandbox up` seeded
@@ -94,3 +96,6 @@ def test_the_real_tour(tmp_path: Path) -> None:
     assert "(exit code 3, as expected)" in proc.stdout
     assert '"dag_id": "example_etl"' in proc.stdout  # restored: stale-dags -o json lists it again
     assert not (sandbox / "state.json").exists(), "the tour ends with bd sandbox down"
+    listed = proc.stdout[proc.stdout.index("$ kubectl get databases") :]
+    assert re.search(r"pod/my-database-0\s+1/1\s+Running", listed), listed[:3000]
+    assert re.search(r"job\.batch/my-database-init\s+Complete", listed), listed[:3000]

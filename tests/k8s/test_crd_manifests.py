@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
-from braindump_cli.k8s.crd import database_crd
+from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.servers.kube import KubeCluster
 from tests.k8s.conftest import Bd, as_json
 
@@ -47,7 +47,11 @@ CORPUS: dict[str, tuple[Callable[[], bytes | str], int, list[tuple[int, str, str
     "wrong-version": (lambda: _with(apiVersion="stable.imaginedata.com/v2"), 4, [(1, "apiVersion", "'v2'")]),
     "wrong-kind": (lambda: _with(kind="database"), 4, [(1, "kind", "did you mean 'Database'?")]),
     "built-in-group": (lambda: _with(apiVersion="v1"), 4, [(1, "apiVersion", "stable.imaginedata.com/v1")]),
-    "string-port": (lambda: yaml.safe_dump(_db(port="5432")), 4, [(1, "spec.port", "type integer, got string")]),
+    "string-port": (
+        lambda: yaml.safe_dump(_db(port="5432")),
+        4,
+        [(1, "spec.port", "type integer, got string"), (1, "", "some validation rules were not checked")],
+    ),
     "negative-replicas": (
         lambda: yaml.safe_dump(_db(replicas=-2)),
         4,
@@ -60,18 +64,23 @@ CORPUS: dict[str, tuple[Callable[[], bytes | str], int, list[tuple[int, str, str
     ),
     "missing-kind": (lambda: yaml.safe_dump({"apiVersion": "stable.imaginedata.com/v1"}), 4, [(1, "kind", "required")]),
     "not-a-mapping": (lambda: "- a\n- b\n", 4, [(1, "", "must be a mapping")]),
+    # unparseable input is a usage error (2), as errors.py and docs/exit-codes.md say
     "malformed-yaml": (
         lambda: yaml.safe_dump(_db()) + "---\nspec: [unclosed\n",
-        4,
+        2,
         [(2, "", "YAML syntax error at line")],
     ),
-    "tabs-yaml": (lambda: "apiVersion: v1\n\tkind: x\n", 4, [(1, "", "YAML syntax error")]),
+    "tabs-yaml": (lambda: "apiVersion: v1\n\tkind: x\n", 2, [(1, "", "YAML syntax error")]),
     "empty": (lambda: "", 4, [(1, "", "the input is empty")]),
     "only-separators": (lambda: "---\n# nothing\n---\n", 4, [(1, "", "the input is empty")]),
     "ten-megabytes": (
         _huge,
         4,
-        [(1, "spec.image", "at most 512 characters"), (1, "", "at most 1.5 MiB per object")],
+        [
+            (1, "spec.image", "at most 512 characters"),
+            (1, "", "some validation rules were not checked"),
+            (1, "", "at most 1.5 MiB per object"),
+        ],
     ),
     "non-utf8": (lambda: b"apiVersion: v1\nkind: \xff\xfe\n", 2, []),
     "second-document-bad": (
@@ -104,7 +113,11 @@ def test_bad_manifest_corpus(case: str, mode: list[str], bd: Bd, tmp_path: Path)
     assert result.exit_code == code, (result.stdout[:2000], result.stderr)
     if code == 2:
         assert result.stdout == ""
-        assert result.stderr.startswith(f"bd: error: {path} is not UTF-8 text")
+        if not expected:
+            assert result.stderr.startswith(f"bd: error: {path} is not UTF-8 text")
+        for doc, _, words in expected:
+            assert result.stderr.startswith(f"bd: error: {path} document {doc}: {words}"), result.stderr
+            assert "\nhint: " in result.stderr
         return
     report = as_json(result)
     assert report["ok"] is False
@@ -133,6 +146,10 @@ def test_valid_stream_from_stdin_with_builtin_objects(bd: Bd) -> None:
         "server_dry_run": "offline",
         "known_crds": ["databases.stable.imaginedata.com"],
         "problems": [],
+        "objects": [
+            {"file": "<stdin>", "document": i, "group": "stable.imaginedata.com", "kind": "Database", "name": "corpus"}
+            for i in (1, 3)
+        ],
         "schema_version": 1,
     }
     table = bd("crd", "check", "-f", "-", "--offline", input=text)
@@ -199,7 +216,8 @@ def test_shipped_crd_declares_what_the_issue_asks() -> None:
     }
     (v1,) = spec["versions"]
     schema = v1["schema"]["openAPIV3Schema"]["properties"]
-    assert set(schema["spec"]["properties"]) == {"name", "port", "storage-size", "image", "replicas", "backup"}
+    spec_fields = {"name", "port", "storage-size", "image", "engine", "replicas", "backup"}
+    assert set(schema["spec"]["properties"]) == spec_fields
     assert set(schema["status"]["properties"]) >= {"phase", "conditions", "observedGeneration", "readyReplicas"}
     assert v1["subresources"]["scale"]["specReplicasPath"] == ".spec.replicas"
     assert [c["name"] for c in v1["additionalPrinterColumns"]] == ["Image", "Replicas", "Ready", "Phase", "Age"]

@@ -1,15 +1,14 @@
-"""Fixtures for tests/operator: the session's kube-apiserver, the operator's manifests applied
-with kubectl, a ServiceAccount token for running the operator under exactly that RBAC, and
-helpers that play the kubelet / Job controller's part (no controllers run in this harness)."""
+"""Fixtures for tests/operator: the session's whole control plane (apiserver, controller-manager,
+scheduler, KWOK), the operator's manifests applied with kubectl, and a ServiceAccount token for
+running the operator under exactly that RBAC. Nothing here writes a status that a controller or
+the kubelet would write: the real controllers and KWOK do."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import itertools
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -20,12 +19,14 @@ from typing import Any
 
 import pytest
 
-from braindump_cli.k8s.operator._api import ApiError, KubeApi
+from braindump_cli.k8s.client import ApiError, KubeApi
+from braindump_cli.process import terminate
 from braindump_cli.servers.kube import KubeCluster
+from braindump_cli.servers.kube_plane import ControlPlane
 from braindump_cli.settings import resolve_kube
 from tests import kube_fixtures
 
-kube_cluster = kube_fixtures.kube_cluster
+kube_plane = kube_fixtures.kube_plane
 
 GROUP_PATH = "/apis/stable.imaginedata.com/v1"
 OPERATOR_NS = "bd-operator"
@@ -55,13 +56,7 @@ class OperatorProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
+        terminate([self.proc], timeout=30)
 
 
 def start_operator(kubeconfig: Path, log_dir: Path, name: str, *args: str) -> OperatorProcess:
@@ -84,6 +79,7 @@ def start_operator(kubeconfig: Path, log_dir: Path, name: str, *args: str) -> Op
 
 @dataclass(frozen=True)
 class OperatorSetup:
+    plane: ControlPlane
     cluster: KubeCluster
     api: KubeApi  # admin
     sa_kubeconfig: Path
@@ -91,8 +87,9 @@ class OperatorSetup:
 
 
 @pytest.fixture(scope="session")
-def operator_setup(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathFactory) -> OperatorSetup:
+def operator_setup(kube_plane: ControlPlane, tmp_path_factory: pytest.TempPathFactory) -> OperatorSetup:
     """Apply `bd operator manifests` with kubectl, then mint a token for its ServiceAccount."""
+    kube_cluster = kube_plane.cluster
     manifests = subprocess.run(
         [
             sys.executable,
@@ -138,7 +135,7 @@ def operator_setup(kube_cluster: KubeCluster, tmp_path_factory: pytest.TempPathF
         body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 7200}},
     )["status"]["token"]
     path = kube_cluster.kubeconfig_for_token(token, tmp_path_factory.mktemp("sa") / "operator.kubeconfig")
-    return OperatorSetup(kube_cluster, api, path, applied.stdout)
+    return OperatorSetup(kube_plane, kube_cluster, api, path, applied.stdout)
 
 
 @pytest.fixture(scope="session")
@@ -191,64 +188,6 @@ def reconciled(api: KubeApi, namespace: str, name: str) -> dict[str, Any] | None
     if db and (db.get("status") or {}).get("observedGeneration") == db["metadata"]["generation"]:
         return db
     return None
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def finish_job(api: KubeApi, namespace: str, name: str, *, succeeded: bool = True) -> None:
-    """Play the Job controller: mark a Job complete (or failed) through its status subresource."""
-    now = _now()
-    if succeeded:
-        status = {
-            "startTime": now,
-            "completionTime": now,
-            "succeeded": 1,
-            "conditions": [
-                {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
-                {"type": "Complete", "status": "True", "lastTransitionTime": now, "lastProbeTime": now},
-            ],
-        }
-    else:
-        status = {
-            "startTime": now,
-            "failed": 3,
-            "conditions": [
-                {
-                    "type": "FailureTarget",
-                    "status": "True",
-                    "lastTransitionTime": now,
-                    "lastProbeTime": now,
-                    "reason": "BackoffLimitExceeded",
-                    "message": "test",
-                },
-                {
-                    "type": "Failed",
-                    "status": "True",
-                    "lastTransitionTime": now,
-                    "lastProbeTime": now,
-                    "reason": "BackoffLimitExceeded",
-                    "message": "test",
-                },
-            ],
-        }
-    api.patch_merge(api.path("Job", namespace, name) + "/status", {"status": status})
-
-
-def set_ready_replicas(api: KubeApi, namespace: str, name: str, ready: int) -> None:
-    """Play the StatefulSet controller: report `ready` replicas."""
-    sts = api.get("StatefulSet", namespace, name)
-    assert sts is not None
-    status = {
-        "replicas": ready,
-        "readyReplicas": ready,
-        "availableReplicas": ready,
-        "currentReplicas": ready,
-        "updatedReplicas": ready,
-        "observedGeneration": sts["metadata"]["generation"],
-    }
-    api.patch_merge(api.path("StatefulSet", namespace, name) + "/status", {"status": status})
 
 
 def events_for(api: KubeApi, namespace: str, name: str | None = None) -> list[dict[str, Any]]:

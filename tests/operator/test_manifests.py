@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from braindump_cli.cli.app import app
 from braindump_cli.k8s.operator.manifests import operator_rules, render_operator_manifests
+from braindump_cli.k8s.operator.model import is_image_reference
 
 
 def test_manifests_hold_every_piece() -> None:
@@ -71,3 +73,61 @@ def test_run_rejects_conflicting_options() -> None:
     result = CliRunner().invoke(app, ["operator", "run", "--standalone", "--priority", "5"])
     assert result.exit_code == 2
     assert "exclude each other" in result.stderr
+
+
+def test_yaml_has_no_anchors_and_says_what_json_says() -> None:
+    """Shared objects (the labels) are written out in full: no `&id001` / `*id001` for people to decode."""
+    runner = CliRunner()
+    as_yaml = runner.invoke(app, ["operator", "manifests", "--image", "reg.example/bd:1"])
+    as_json = runner.invoke(app, ["operator", "manifests", "--image", "reg.example/bd:1", "-o", "json"])
+    assert as_yaml.exit_code == 0, as_yaml.stderr
+    assert as_json.exit_code == 0, as_json.stderr
+    assert "&id" not in as_yaml.stdout
+    assert "*id" not in as_yaml.stdout
+    assert [d for d in yaml.safe_load_all(as_yaml.stdout) if d] == json.loads(as_json.stdout)
+    docs = render_operator_manifests(image="reg.example/bd:1")
+    deploy = docs[-1]
+    assert deploy["metadata"]["labels"] == deploy["spec"]["template"]["metadata"]["labels"]  # the shared case
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "postgres",
+        "reg.example/bd:1",
+        "registry.example.com:5000/team/bd-operator:0.1",
+        "localhost:5000/bd_operator__x/a-b--c:v1.2.3-rc.1",
+        "ghcr.io/braindump/bd-operator@sha256:" + "0" * 64,
+        "bd:1@sha256:" + "a" * 64,
+    ],
+)
+def test_valid_image_references_are_accepted(image: str) -> None:
+    assert is_image_reference(image)
+    (container,) = render_operator_manifests(image=image)[-1]["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == image
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "",
+        "bd operator",  # a space
+        "Registry.example.com/Team/bd:1",  # uppercase in the repository path
+        "bd:",  # empty tag
+        "bd::1",
+        "bd:-1",  # a tag cannot start with '-'
+        "https://reg.example/bd:1",  # a URL, not a reference
+        "reg.example/bd/",
+        "bd@sha256:abc",  # a digest is 64 hex digits
+        "bd:" + "x" * 129,  # tags are at most 128 characters
+    ],
+)
+def test_an_image_that_cannot_be_valid_is_refused(image: str) -> None:
+    assert not is_image_reference(image)
+    result = CliRunner().invoke(app, ["operator", "manifests", "--image", image])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"bd: error: --image {image!r} is not an image reference"
+    assert len(lines) == 2
+    assert lines[1].startswith("hint: e.g. --image registry.example.com/bd-operator:0.1")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from braindump_cli.k8s.operator._api import KubeApi
+from braindump_cli.k8s.client import KubeApi
 from tests.operator.conftest import (
     OperatorSetup,
     children,

@@ -33,6 +33,20 @@ def test_provisioning_while_replicas_start() -> None:
     assert conds(s)["Progressing"] == ("True", "WaitingForReplicas")
 
 
+def test_ready_replicas_wait_for_the_init_job() -> None:
+    running = Observation(generation=1, sts_exists=True, replicas=2, ready_replicas=2, init="running")
+    s = compute_status(running, now=T0)
+    assert s["phase"] == "Provisioning"
+    assert conds(s)["Ready"] == ("True", "AllReplicasReady")
+    assert conds(s)["Progressing"] == ("True", "WaitingForInitJob")
+    failed = compute_status(Observation(generation=1, sts_exists=True, replicas=2, ready_replicas=2, init="failed"))
+    assert failed["phase"] == "Degraded"
+    assert conds(failed)["Degraded"] == ("True", "InitJobFailed")
+    # replicas not ready yet: that is what the Database waits for first
+    early = compute_status(Observation(generation=1, sts_exists=True, replicas=2, ready_replicas=0, init="running"))
+    assert conds(early)["Progressing"] == ("True", "WaitingForReplicas")
+
+
 def test_invalid_spec_is_degraded() -> None:
     s = compute_status(Observation(generation=2, invalid="spec.backup.schedule: bad"), now=T0)
     assert s["phase"] == "Invalid"

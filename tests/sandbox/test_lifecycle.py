@@ -1,7 +1,8 @@
 """`bd sandbox` against the real servers it starts: idempotent up, restart of what died, env, down.
 
-One sandbox per module (kube-apiserver + etcd, PostgreSQL with the Airflow 3.3.2 schema and a
-one-node Cassandra on 127.0.0.41, away from the Cassandra tests' 127.0.0.1..). The first `up`
+One sandbox per module (the whole Kubernetes control plane with one KWOK Node, PostgreSQL with
+the Airflow 3.3.2 schema and a one-node Cassandra on 127.0.0.41,
+away from the Cassandra tests' 127.0.0.1..). The first `up`
 runs as a separate `bd` process, as users run it, so the servers must outlive it.
 """
 
@@ -133,8 +134,19 @@ def test_first_up_started_everything_and_it_outlived_bd(sandbox: Path, monkeypat
     report = json.loads(result.stdout)
     states = {c["name"]: (c["state"], c["running"], c["ready"]) for c in report["components"]}
     assert states == {n: ("running", True, True) for n in ("kube", "cassandra", "airflow")}
+    kube = next(c for c in report["components"] if c["name"] == "kube")
+    assert [p["name"] for p in kube["processes"]] == [
+        "etcd",
+        "kube-apiserver",
+        "kube-controller-manager",
+        "kube-scheduler",
+        "kwok",
+    ]
+    assert "kube-controller-manager /healthz ok" in kube["detail"]
+    assert "kube-scheduler /healthz ok" in kube["detail"]
+    assert "kwok: 1/1 Node(s) Ready" in kube["detail"]
     pids, ports, _ = _recorded(sandbox)
-    assert len(pids) == 4  # etcd, kube-apiserver, one Cassandra node, the postmaster
+    assert len(pids) == 7  # the 5 of kube, one Cassandra node, the postmaster
     assert all(_alive(pid) for pid in pids)
     assert all(_listening(h, p) for h, p in ports), [hp for hp in ports if not _listening(*hp)]
     assert (CASSANDRA_IP, 9042) in ports

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from braindump_cli.sandbox._procs import is_alive, listening_ports, port_in_use, record_process, stop_process
+from braindump_cli.process import is_alive, record_process, terminate
+from braindump_cli.sandbox._procs import listening_ports, port_in_use
 from braindump_cli.sandbox._state import sandbox_dir
 
 
@@ -28,10 +29,10 @@ def test_a_recorded_process_is_alive_until_stopped(sleeper: subprocess.Popen[byt
     rec = record_process("sleep", sleeper.pid)
     assert rec.argv0 == "sleep"
     assert is_alive(rec)
-    assert stop_process(rec, timeout=5) is True
+    assert terminate([rec], timeout=5) == [True]
     assert sleeper.poll() is not None  # gone and reaped, not a zombie left behind
     assert not is_alive(rec)
-    assert stop_process(rec, timeout=5) is False  # already gone: nothing is signalled
+    assert terminate([rec], timeout=5) == [False]  # already gone: nothing is signalled
 
 
 def test_a_reused_pid_is_never_signalled(sleeper: subprocess.Popen[bytes]) -> None:
@@ -39,7 +40,7 @@ def test_a_reused_pid_is_never_signalled(sleeper: subprocess.Popen[bytes]) -> No
     # The same pid, but a different start time or program: the kernel gave the pid to someone else.
     for impostor in (replace(rec, start_ticks=rec.start_ticks - 1), replace(rec, argv0="/usr/bin/etcd")):
         assert not is_alive(impostor)
-        assert stop_process(impostor, timeout=1) is False
+        assert terminate([impostor], timeout=1) == [False]
         assert sleeper.poll() is None, "a process that is not the recorded one was signalled"
 
 

@@ -16,15 +16,15 @@ import datetime as dt
 import os
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli.errors import NotFoundError, RefusedError
+from braindump_cli.process import PROC, ProcessRecord, ProcStat, is_alive, read_argv, read_stat
 from braindump_cli.redact import redact_text
 
 SCHEMA_VERSION = 1
-PROC = Path("/proc")
 ROLES = ("scheduler", "webserver", "api-server", "dag-processor", "triggerer", "standalone")
 _TITLE_PREFIXES = ("[ready]", "[booting]")
 
@@ -66,32 +66,6 @@ class ProcsReport:
     kill_planned: tuple[int, ...] = ()
     killed: tuple[KillResult, ...] = ()
     schema_version: int = field(default=SCHEMA_VERSION)
-
-
-@dataclass(frozen=True)
-class _Stat:
-    pid: int
-    ppid: int
-    state: str
-    start_ticks: int
-
-
-def _read_stat(pid: int, proc: Path = PROC) -> _Stat | None:
-    try:
-        raw = (proc / str(pid) / "stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # comm (field 2) may hold spaces and parentheses: split after the last ')'.
-    rest = raw[raw.rindex(")") + 2 :].split()
-    return _Stat(pid=pid, ppid=int(rest[1]), state=rest[0], start_ticks=int(rest[19]))
-
-
-def _read_argv(pid: int, proc: Path = PROC) -> list[str]:
-    try:
-        raw = (proc / str(pid) / "cmdline").read_bytes()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return []
-    return [a.decode("utf-8", "replace") for a in raw.split(b"\0") if a]
 
 
 def _is_python(word: str) -> bool:
@@ -159,31 +133,32 @@ def newest_dag_file(folder: Path) -> tuple[Path, float] | None:
     return newest
 
 
+def _candidates(proc: Path) -> Iterator[tuple[int, ProcStat, tuple[str, bool], list[str]]]:
+    """(pid, stat, (role, is a sub-process), argv) of every live Airflow or gunicorn process but this one."""
+    me = os.getpid()
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        pid = int(entry.name)
+        argv = read_argv(pid, proc)
+        found = classify(argv) if argv else None
+        st = read_stat(pid, proc) if found is not None else None
+        if found is not None and st is not None and st.state != "Z":
+            yield pid, st, found, argv
+
+
 def list_airflow_processes(
     *, dags_folder: Path | None = None, proc: Path = PROC, now: float | None = None
 ) -> tuple[list[AirflowProcess], tuple[Path, float] | None]:
     ticks = os.sysconf("SC_CLK_TCK")
     boot = _boot_time(proc)
     now = time.time() if now is None else now
-    me = os.getpid()
-    stats: dict[int, _Stat] = {}
+    stats: dict[int, ProcStat] = {}
     roles: dict[int, tuple[str, bool]] = {}
     argvs: dict[int, list[str]] = {}
-    mentions_airflow: set[int] = set()
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        pid = int(entry.name)
-        argv = _read_argv(pid, proc)
-        found = classify(argv) if argv else None
-        if found is None:
-            continue
-        st = _read_stat(pid, proc)
-        if st is None or st.state == "Z":
-            continue
+    for pid, st, found, argv in _candidates(proc):
         stats[pid], roles[pid], argvs[pid] = st, found, argv
-        if "airflow" in " ".join(argv).lower():
-            mentions_airflow.add(pid)
+    mentions_airflow = {pid for pid, argv in argvs.items() if "airflow" in " ".join(argv).lower()}
     airflow_pids = {pid for pid, (role, _) in roles.items() if not role.startswith("gunicorn")}
 
     def has_airflow_ancestor(pid: int) -> bool:
@@ -193,7 +168,7 @@ def list_airflow_processes(
             if current in airflow_pids or (current in roles and current in mentions_airflow):
                 return True
             seen.add(current)
-            parent = _read_stat(current, proc)
+            parent = read_stat(current, proc)
             current = parent.ppid if parent else 0
         return False
 
@@ -224,48 +199,14 @@ def list_airflow_processes(
 
 
 def _gone(pid: int, start_ticks: int, proc: Path) -> bool:
-    st = _read_stat(pid, proc)
-    return st is None or st.state in ("Z", "X") or st.start_ticks != start_ticks
+    return not is_alive(ProcessRecord(name="", pid=pid, start_ticks=start_ticks), proc)
 
 
-def procs(
-    *,
-    dags_folder: Path | None = None,
-    kill: Sequence[int] = (),
-    dry_run: bool = False,
-    confirm: Callable[[Sequence[AirflowProcess]], None] | None = None,
-    wait: float = 10.0,
-    proc: Path = PROC,
-) -> ProcsReport:
-    """List Airflow processes; with `kill`, SIGTERM exactly those pids (each must be listed).
+def _sigterm(targets: Sequence[AirflowProcess], *, wait: float, proc: Path) -> list[KillResult]:
+    """SIGTERM each target that is still the listed process, then wait up to `wait` seconds for all.
 
-    `confirm(targets)` is called before any signal (it raises to abort).
+    No SIGKILL: Airflow's own shutdown (finishing a task, releasing a slot) is what the user asked for.
     """
-    found, newest = list_airflow_processes(dags_folder=dags_folder, proc=proc)
-    newest_file = str(newest[0]) if newest else None
-    newest_mtime = dt.datetime.fromtimestamp(newest[1], dt.timezone.utc) if newest else None
-    folder = str(dags_folder) if dags_folder is not None else None
-    if not kill:
-        return ProcsReport(tuple(found), folder, newest_file, newest_mtime)
-    by_pid = {p.pid: p for p in found}
-    wanted = list(dict.fromkeys(kill))
-    missing = [pid for pid in wanted if _read_stat(pid, proc) is None]
-    if missing:
-        raise NotFoundError(
-            f"no process with pid {', '.join(map(str, missing))}; nothing was killed",
-            hint="run `bd airflow procs` to list the Airflow processes",
-        )
-    foreign = [pid for pid in wanted if pid not in by_pid]
-    if foreign:
-        raise RefusedError(
-            f"pid {', '.join(map(str, foreign))} is not one of the listed Airflow processes; nothing was killed",
-            hint="bd kills only pids that `bd airflow procs` lists",
-        )
-    targets = [by_pid[pid] for pid in wanted]
-    if dry_run:
-        return ProcsReport(tuple(found), folder, newest_file, newest_mtime, True, tuple(wanted))
-    if confirm is not None:
-        confirm(targets)
     results: list[KillResult] = []
     signalled: list[AirflowProcess] = []
     for target in targets:
@@ -291,5 +232,47 @@ def procs(
         exited = target not in pending
         error = None if exited else f"still running after {wait:g}s (send SIGKILL yourself if it must go)"
         results.append(KillResult(target.pid, target.role, "SIGTERM", exited, error))
+    return results
+
+
+def procs(
+    *,
+    dags_folder: Path | None = None,
+    kill: Sequence[int] = (),
+    dry_run: bool = False,
+    confirm: Callable[[Sequence[AirflowProcess]], None] | None = None,
+    wait: float = 10.0,
+    proc: Path = PROC,
+) -> ProcsReport:
+    """List Airflow processes; with `kill`, SIGTERM exactly those pids (each must be listed).
+
+    `confirm(targets)` is called before any signal (it raises to abort).
+    """
+    found, newest = list_airflow_processes(dags_folder=dags_folder, proc=proc)
+    newest_file = str(newest[0]) if newest else None
+    newest_mtime = dt.datetime.fromtimestamp(newest[1], dt.timezone.utc) if newest else None
+    folder = str(dags_folder) if dags_folder is not None else None
+    if not kill:
+        return ProcsReport(tuple(found), folder, newest_file, newest_mtime)
+    by_pid = {p.pid: p for p in found}
+    wanted = list(dict.fromkeys(kill))
+    missing = [pid for pid in wanted if read_stat(pid, proc) is None]
+    if missing:
+        raise NotFoundError(
+            f"no process with pid {', '.join(map(str, missing))}; nothing was killed",
+            hint="run `bd airflow procs` to list the Airflow processes",
+        )
+    foreign = [pid for pid in wanted if pid not in by_pid]
+    if foreign:
+        raise RefusedError(
+            f"pid {', '.join(map(str, foreign))} is not one of the listed Airflow processes; nothing was killed",
+            hint="bd kills only pids that `bd airflow procs` lists",
+        )
+    targets = [by_pid[pid] for pid in wanted]
+    if dry_run:
+        return ProcsReport(tuple(found), folder, newest_file, newest_mtime, True, tuple(wanted))
+    if confirm is not None:
+        confirm(targets)
+    results = _sigterm(targets, wait=wait, proc=proc)
     results.sort(key=lambda r: wanted.index(r.pid))
     return ProcsReport(tuple(found), folder, newest_file, newest_mtime, False, tuple(wanted), tuple(results))

@@ -11,6 +11,12 @@ from difflib import get_close_matches
 from typing import Any, ClassVar
 
 import typer
+
+# Typer (>= 0.26) bundles click as the private `typer._click` and exports no public name for the
+# usage-error classes, the help formatter or the base Command/Context that a Group subclass needs
+# (Typer's own rich_utils tells NoArgsIsHelpError by its class name). These six names are the only
+# private imports bd has: pyproject.toml bounds typer to the tested range, and
+# tests/install/test_dependency_bounds.py fails loudly on a Typer that moved any of them.
 from typer._click.core import Command, Context
 from typer._click.exceptions import NoArgsIsHelpError, UsageError
 from typer._click.formatting import HelpFormatter

@@ -49,27 +49,40 @@ def _version(value: bool) -> None:
 
 
 def _shell() -> str | bool:
-    """The user's shell as Typer detects it (parent processes), else the name in $SHELL."""
-    from typer._completion_shared import _get_shell_name
+    """The user's shell as Typer detects it (shellingham, from the parent processes), else $SHELL's name."""
+    import shellingham
 
-    return _get_shell_name() or os.path.basename(os.environ.get("SHELL", "")) or True
+    try:
+        name: str = shellingham.detect_shell()[0]
+    except shellingham.ShellDetectionFailure:
+        name = os.path.basename(os.environ.get("SHELL", ""))
+    return name or True
+
+
+def _init_completion() -> None:
+    """Register Typer's completion classes (bash, zsh, fish, PowerShell) with its bundled click.
+
+    `get_completion_inspect_parameters` is the public function that does it (it also builds the two
+    completion options, which bd declares itself and ignores).
+    """
+    from typer.completion import get_completion_inspect_parameters
+
+    get_completion_inspect_parameters()
 
 
 def _show_completion(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
     if value:
         from typer import completion
-        from typer._completion_classes import completion_init
 
-        completion_init()
+        _init_completion()
         completion.show_callback(ctx, param, _shell())
 
 
 def _install_completion(ctx: typer.Context, param: typer.CallbackParam, value: bool) -> None:
     if value:
         from typer import completion
-        from typer._completion_classes import completion_init
 
-        completion_init()
+        _init_completion()
         completion.install_callback(ctx, param, _shell())
 
 
@@ -109,7 +122,5 @@ def root(
 
 def main() -> None:
     if "_BD_COMPLETE" in os.environ:  # a shell asks for completions: use Typer's completion classes
-        from typer._completion_classes import completion_init
-
-        completion_init()
+        _init_completion()
     app(prog_name="bd")

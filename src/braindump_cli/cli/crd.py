@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -33,7 +34,7 @@ def show(group: GroupOpt = None, output: OutputOpt = OutputFormat.table) -> None
 
     Example: bd crd show --group stable.imaginedata.co > database-crd.yaml
     """
-    from braindump_cli.k8s.crd import show_crd
+    from braindump_cli.k8s.crd.show import show_crd
 
     text = show_crd(group=group)
     if output is OutputFormat.table:
@@ -60,7 +61,7 @@ def install(
 
     Example: bd crd install --timeout 30
     """
-    from braindump_cli.k8s.crd import install_crd
+    from braindump_cli.k8s.crd.install import install_crd
 
     settings = opts.kube(kubeconfig, context, timeout)
     report = install_crd(settings, file=file, group=group, dry_run=dry_run, timeout=timeout, progress=info)
@@ -74,12 +75,29 @@ def install(
     emit(report, output, table=table, jsonl_rows=lambda r: r.crds)
 
 
+class CheckFormat(str, enum.Enum):
+    """`bd crd check`'s outputs: the usual three, plus `status` (the API server's Status per object)."""
+
+    table = "table"
+    json = "json"
+    jsonl = "jsonl"
+    status = "status"
+
+
 @app.command("check")
 def check(
     file: Annotated[
         list[str],
         typer.Option("--file", "-f", help="Manifest file(s) with custom resources (multi-document YAML); - for stdin."),
     ],
+    old: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--old",
+            help="Old version(s) of the objects: check each object of -f as an update of its namesake here "
+            "(CEL transition rules, ratcheting).",
+        ),
+    ] = None,
     crd: Annotated[
         list[Path] | None,
         typer.Option("--crd", help="Validate against the CRD(s) in this file instead of the shipped CRD."),
@@ -90,13 +108,22 @@ def check(
     timeout: opts.KubeTimeoutOpt = 10.0,
     kubeconfig: opts.KubeconfigOpt = None,
     context: opts.ContextOpt = None,
-    output: OutputOpt = OutputFormat.table,
+    output: Annotated[
+        CheckFormat,
+        typer.Option(
+            "--output",
+            "-o",
+            envvar="BD_OUTPUT",
+            case_sensitive=False,
+            help="table, json, jsonl, or status (the API server's Status per object, to diff with a dry run).",
+        ),
+    ] = CheckFormat.table,
 ) -> None:
-    """Validate custom resources against the CRD schema, offline and by a server-side dry run.
+    """Validate custom resources against the CRD schema and CEL rules, offline and by a server-side dry run.
 
-    Example: bd crd check -f database.yaml --offline
+    Example: bd crd check -f database.yaml --old database-live.yaml --offline
     """
-    from braindump_cli.k8s.crd import check_crd
+    from braindump_cli.k8s.crd.check import check_crd, to_statuses
 
     settings = None
     if not offline:
@@ -105,7 +132,9 @@ def check(
         except UsageError:
             if kubeconfig is not None:
                 raise
-    report = check_crd(file, crd_files=crd or (), settings=settings, offline=offline, progress=info)
+    report = check_crd(
+        file, crd_files=crd or (), old_sources=old or (), settings=settings, offline=offline, progress=info
+    )
 
     def table(r: Any) -> None:
         if r.problems:
@@ -120,7 +149,10 @@ def check(
             f"server-side dry run: {r.server_dry_run}\n"
         )
 
-    emit(report, output, table=table, jsonl_rows=lambda r: r.problems)
+    if output is CheckFormat.status:
+        emit(to_statuses(report), OutputFormat.json)
+    else:
+        emit(report, OutputFormat(output.value), table=table, jsonl_rows=lambda r: r.problems)
     if not report.ok:
         raise CheckFailedError(
             f"{len(report.problems)} problem(s) in {', '.join(sorted({p.file for p in report.problems}))}",
@@ -140,7 +172,7 @@ def status(
 
     Example: bd crd status databases.stable.imaginedata.com
     """
-    from braindump_cli.k8s.crd import status_crd
+    from braindump_cli.k8s.crd.status import status_crd
 
     report = status_crd(opts.kube(kubeconfig, context, timeout), name)
 
@@ -184,7 +216,7 @@ def uninstall(
 
     Example: bd crd uninstall databases.stable.imaginedata.com --yes
     """
-    from braindump_cli.k8s.crd import UninstallPlan, uninstall_crd
+    from braindump_cli.k8s.crd.uninstall import UninstallPlan, uninstall_crd
 
     def ask(plan: UninstallPlan) -> None:
         extra = f" and its {plan.resources} custom resource(s)" if plan.resources else ""

@@ -11,7 +11,8 @@ from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info
 from braindump_cli.errors import CheckFailedError
 
 app = typer.Typer(
-    help="Real local servers to try bd on: kube-apiserver + etcd, Cassandra, PostgreSQL with an Airflow schema "
+    help="Real local servers to try bd on: a Kubernetes control plane (KWOK Nodes), Cassandra, PostgreSQL with an "
+    "Airflow schema "
     "(state in $BD_SANDBOX_DIR, default ~/.local/state/braindump/sandbox).",
     no_args_is_help=True,
     rich_markup_mode=None,
@@ -44,7 +45,21 @@ def _components_table(report: Any, *, with_action: bool) -> None:
 
 @app.command("up")
 def up(
-    kube: Annotated[bool, typer.Option("--kube", help="Start kube-apiserver + etcd.")] = False,
+    kube: Annotated[
+        bool,
+        typer.Option(
+            "--kube",
+            help="Start Kubernetes: etcd, kube-apiserver, kube-controller-manager, kube-scheduler and KWOK "
+            "(simulated Nodes that run Pods, complete Jobs and bind volumes).",
+        ),
+    ] = False,
+    nodes: Annotated[int, typer.Option("--nodes", metavar="N", min=1, max=50, help="KWOK Nodes for --kube.")] = 1,
+    apiserver_only: Annotated[
+        bool,
+        typer.Option(
+            "--apiserver-only", help="Start only kube-apiserver + etcd (fast; nothing runs Pods or controllers)."
+        ),
+    ] = False,
     cassandra: Annotated[
         int | None,
         typer.Option(
@@ -65,14 +80,16 @@ def up(
 ) -> None:
     """Start the sandbox's servers (all of them unless some are named); running ones are left alone.
 
-    Example: bd sandbox up --kube --airflow --cassandra 1
+    Example: bd sandbox up --kube --nodes 2 --airflow --cassandra 1
     """
     from braindump_cli.sandbox.lifecycle import up_sandbox
 
+    kube = kube or apiserver_only
     everything = not (kube or airflow or cassandra is not None)
     report = up_sandbox(
         _directory(),
         kube=kube or everything,
+        kube_nodes=None if apiserver_only else nodes,
         cassandra=cassandra is not None or everything,
         cassandra_nodes=cassandra,
         cassandra_ip=cassandra_ip,

@@ -5,8 +5,8 @@ Implements the parts of the apiserver's validation that a schema states: types (
 the server first), enum, minimum/maximum (and exclusive), lengths, item and property counts,
 pattern, formats (int32, int64, date-time, date), unknown fields (unless
 `x-kubernetes-preserve-unknown-fields`), `x-kubernetes-list-type` map/set uniqueness,
-`x-kubernetes-embedded-resource`, and allOf/anyOf/oneOf/not value validations. CEL rules
-(`x-kubernetes-validations`) are left to the server's dry run.
+`x-kubernetes-embedded-resource`, and allOf/anyOf/oneOf/not value validations. Patterns follow
+Go's RE2 (google-re2). CEL rules (`x-kubernetes-validations`) are `crd.cel`'s part.
 
 Paths use the apiserver's spelling (`spec.port`, `status.conditions[0].type`) so offline and
 server-side problems can be compared.
@@ -15,6 +15,7 @@ server-side problems can be compared.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import math
 import re
@@ -40,6 +41,7 @@ _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 class SchemaProblem:
     path: str
     reason: str
+    type: str = "FieldValueInvalid"  # the API server's field.ErrorType reason (FieldValueRequired, ...)
 
 
 def child(path: str, key: str) -> str:
@@ -94,16 +96,25 @@ class _Validator:
             if schema.get("nullable") or not (schema.get("type") or schema.get("x-kubernetes-int-or-string")):
                 return out
             wanted = "integer or string" if schema.get("x-kubernetes-int-or-string") else schema.get("type")
-            return [SchemaProblem(path, f"must be of type {wanted}, got null")]
+            return [SchemaProblem(path, f"must be of type {wanted}, got null", "FieldValueTypeInvalid")]
         if schema.get("x-kubernetes-int-or-string"):
             if not (_is_type(value, "integer") or isinstance(value, str)):
-                return [SchemaProblem(path, f"must be an integer or a string, got {_type_name(value)} {_show(value)}")]
+                return [
+                    SchemaProblem(
+                        path,
+                        f"must be an integer or a string, got {_type_name(value)} {_show(value)}",
+                        "FieldValueTypeInvalid",
+                    )
+                ]
         elif schema.get("type") and not _is_type(value, str(schema["type"])):
-            return [SchemaProblem(path, f"must be of type {schema['type']}, got {_type_name(value)} {_show(value)}")]
+            return [
+                SchemaProblem(
+                    path,
+                    f"must be of type {schema['type']}, got {_type_name(value)} {_show(value)}",
+                    "FieldValueTypeInvalid",
+                )
+            ]
         out += self._enum(value, schema, path)
-        if schema.get("pattern") in _QUANTITY_PATTERNS and _is_type(value, "integer"):
-            # an integer quantity obeys the same grammar (the CRD says so with a CEL rule)
-            out += self._string(str(int(value)), {"pattern": schema["pattern"]}, path)
         if isinstance(value, str):
             out += self._string(value, schema, path)
         elif _is_type(value, "number"):
@@ -119,7 +130,7 @@ class _Validator:
         enum = schema.get("enum")
         if enum is not None and value not in enum:
             allowed = ", ".join(_show(e) for e in enum)
-            return [SchemaProblem(path, f"must be one of {allowed}; got {_show(value)}")]
+            return [SchemaProblem(path, f"must be one of {allowed}; got {_show(value)}", "FieldValueNotSupported")]
         return []
 
     def _string(self, value: str, schema: Schema, path: str) -> list[SchemaProblem]:
@@ -128,13 +139,16 @@ class _Validator:
             n = int(schema["minLength"])
             out.append(SchemaProblem(path, "must not be empty" if n == 1 else f"must be at least {n} characters long"))
         if "maxLength" in schema and len(value) > int(schema["maxLength"]):
-            out.append(SchemaProblem(path, f"must be at most {schema['maxLength']} characters long, got {len(value)}"))
+            out.append(
+                SchemaProblem(
+                    path,
+                    f"must be at most {schema['maxLength']} characters long, got {len(value)}",
+                    "FieldValueTooLong",
+                )
+            )
         pattern = schema.get("pattern")
         if pattern is not None:
-            try:
-                matched = re.search(str(pattern), value) is not None
-            except re.error:
-                matched = True  # a Go-only regex construct: leave it to the server
+            matched = _pattern_matches(str(pattern), value)
             if not matched:
                 if pattern in _QUANTITY_PATTERNS:
                     out.append(
@@ -145,10 +159,22 @@ class _Validator:
         fmt = schema.get("format")
         if fmt == "date-time" and not _valid_date_time(value):
             out.append(
-                SchemaProblem(path, f"must be an RFC 3339 date-time such as 2024-01-31T12:00:00Z, got {_show(value)}")
+                SchemaProblem(
+                    path,
+                    f"must be an RFC 3339 date-time such as 2024-01-31T12:00:00Z, got {_show(value)}",
+                    "FieldValueTypeInvalid",
+                )
             )
         elif fmt == "date" and not _DATE.match(value):
-            out.append(SchemaProblem(path, f"must be a date such as 2024-01-31, got {_show(value)}"))
+            out.append(
+                SchemaProblem(path, f"must be a date such as 2024-01-31, got {_show(value)}", "FieldValueTypeInvalid")
+            )
+        elif fmt == "byte" and not _valid_base64(value):
+            out.append(
+                SchemaProblem(
+                    path, f"must be base64-encoded bytes (format byte), got {_show(value)}", "FieldValueTypeInvalid"
+                )
+            )
         return out
 
     def _number(self, value: float, schema: Schema, path: str) -> list[SchemaProblem]:
@@ -171,7 +197,10 @@ class _Validator:
         fmt = schema.get("format")
         bounds = _INT32 if fmt == "int32" else _INT64 if fmt == "int64" else None
         if bounds and _is_type(value, "integer") and not bounds[0] <= value <= bounds[1]:
-            out.append(SchemaProblem(path, f"does not fit in {fmt}: {_num(value)}"))
+            if fmt == "int32":  # the server names no field for this one (`<nil>`), only its message does
+                out.append(SchemaProblem("", f"{path} does not fit in int32: {_num(value)}"))
+            else:
+                out.append(SchemaProblem(path, f"does not fit in {fmt}: {_num(value)}"))
         return out
 
     def _array(self, value: list[Any], schema: Schema, path: str, check_unknown: bool) -> list[SchemaProblem]:
@@ -179,68 +208,34 @@ class _Validator:
         if "minItems" in schema and len(value) < int(schema["minItems"]):
             out.append(SchemaProblem(path, f"must have at least {schema['minItems']} items, got {len(value)}"))
         if "maxItems" in schema and len(value) > int(schema["maxItems"]):
-            out.append(SchemaProblem(path, f"must have at most {schema['maxItems']} items, got {len(value)}"))
+            too_many = f"must have at most {schema['maxItems']} items, got {len(value)}"
+            out.append(SchemaProblem(path, too_many, "FieldValueTooMany"))
         items = schema.get("items")
         if isinstance(items, Mapping):
             for i, item in enumerate(value):
                 out += self.node(item, items, f"{path}[{i}]", root=False, check_unknown=check_unknown)
-        list_type = schema.get("x-kubernetes-list-type")
-        if list_type == "map":
-            keys = list(schema.get("x-kubernetes-list-map-keys") or [])
-            seen: dict[str, int] = {}
-            for i, item in enumerate(value):
-                if not isinstance(item, dict):
-                    continue
-                key = json.dumps([item.get(k) for k in keys], default=str)
-                if key in seen:
-                    what = ", ".join(f"{k}={_show(item.get(k))}" for k in keys)
-                    out.append(SchemaProblem(f"{path}[{i}]", f"duplicate entry with {what} (also at [{seen[key]}])"))
-                seen.setdefault(key, i)
-        elif list_type == "set" or schema.get("uniqueItems"):
-            seen_values: dict[str, int] = {}
-            for i, item in enumerate(value):
-                key = json.dumps(item, sort_keys=True, default=str)
-                if key in seen_values:
-                    out.append(
-                        SchemaProblem(f"{path}[{i}]", f"duplicate value {_show(item)} (also at [{seen_values[key]}])")
-                    )
-                seen_values.setdefault(key, i)
-        return out
+        return out + _duplicates(value, schema, path)
 
     def _object(
         self, value: dict[str, Any], schema: Schema, path: str, root: bool, check_unknown: bool
     ) -> list[SchemaProblem]:
-        out = []
+        out = _object_shape(value, schema, path)
         props: Mapping[str, Schema] = schema.get("properties") or {}
-        for name in schema.get("required") or []:
-            if name not in value and "default" not in props.get(name, {}):
-                out.append(SchemaProblem(child(path, name), "required field is missing"))
-        if "minProperties" in schema and len(value) < int(schema["minProperties"]):
-            out.append(SchemaProblem(path, f"must have at least {schema['minProperties']} fields"))
-        if "maxProperties" in schema and len(value) > int(schema["maxProperties"]):
-            out.append(SchemaProblem(path, f"must have at most {schema['maxProperties']} fields"))
         additional = schema.get("additionalProperties")
         embedded = bool(schema.get("x-kubernetes-embedded-resource"))
         preserve = bool(schema.get("x-kubernetes-preserve-unknown-fields"))
-        if embedded:
-            for name in ("apiVersion", "kind"):
-                if not value.get(name):
-                    out.append(SchemaProblem(child(path, name), "required field is missing (embedded resource)"))
         for key, item in value.items():
             key = str(key)
             here = child(path, key)
-            if key in props:
+            sub = props.get(key) if key in props else additional if isinstance(additional, Mapping) else None
+            if sub is not None:
                 if root and key == "metadata":
                     continue  # ObjectMeta is validated by the server's own rules, see crd.check
-                out += self.node(item, props[key], here, root=False, check_unknown=check_unknown)
-            elif isinstance(additional, Mapping):
-                out += self.node(item, additional, here, root=False, check_unknown=check_unknown)
+                out += self.node(item, sub, here, root=False, check_unknown=check_unknown)
             elif (root or embedded) and key in ("apiVersion", "kind", "metadata"):
                 continue  # the server checks these itself
-            elif additional is True or preserve or not check_unknown:
-                continue
-            else:
-                out.append(SchemaProblem(here, "unknown field (not declared in the schema)"))
+            elif not (additional is True or preserve or not check_unknown):
+                out.append(SchemaProblem(here, "unknown field (not declared in the schema)", "FieldValueNotFound"))
         return out
 
     def _combinators(self, value: Any, schema: Schema, path: str) -> list[SchemaProblem]:
@@ -268,10 +263,84 @@ class _Validator:
         return out
 
 
+def _duplicates(value: list[Any], schema: Schema, path: str) -> list[SchemaProblem]:
+    """Entries of a map list with the same keys, or of a set list with the same value."""
+    list_type = schema.get("x-kubernetes-list-type")
+    keys = list(schema.get("x-kubernetes-list-map-keys") or [])
+    if list_type == "map":
+        entries = [(i, item) for i, item in enumerate(value) if isinstance(item, dict)]
+        identity = [(i, json.dumps([item.get(k) for k in keys], default=str)) for i, item in entries]
+    elif list_type == "set" or schema.get("uniqueItems"):
+        identity = [(i, json.dumps(item, sort_keys=True, default=str)) for i, item in enumerate(value)]
+    else:
+        return []
+    out, seen = [], dict[str, int]()
+    for i, key in identity:
+        if key in seen:
+            item = value[i]
+            what = (
+                "entry with " + ", ".join(f"{k}={_show(item.get(k))}" for k in keys)
+                if list_type == "map"
+                else f"value {_show(item)}"
+            )
+            out.append(
+                SchemaProblem(f"{path}[{i}]", f"duplicate {what} (also at [{seen[key]}])", "FieldValueDuplicate")
+            )
+        seen.setdefault(key, i)
+    return out
+
+
+def _object_shape(value: dict[str, Any], schema: Schema, path: str) -> list[SchemaProblem]:
+    """Required fields (embedded resources need apiVersion and kind) and property counts."""
+    out = []
+    props: Mapping[str, Schema] = schema.get("properties") or {}
+    for name in schema.get("required") or []:
+        if name not in value and "default" not in props.get(name, {}):
+            out.append(SchemaProblem(child(path, name), "required field is missing", "FieldValueRequired"))
+    if schema.get("x-kubernetes-embedded-resource"):
+        for name in ("apiVersion", "kind"):
+            if not value.get(name):
+                missing = "required field is missing (embedded resource)"
+                out.append(SchemaProblem(child(path, name), missing, "FieldValueRequired"))
+    if "minProperties" in schema and len(value) < int(schema["minProperties"]):
+        out.append(SchemaProblem(path, f"must have at least {schema['minProperties']} fields"))
+    if "maxProperties" in schema and len(value) > int(schema["maxProperties"]):
+        out.append(SchemaProblem(path, f"must have at most {schema['maxProperties']} fields", "FieldValueTooMany"))
+    return out
+
+
 def _num(value: Any) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+@functools.cache
+def _re2(pattern: str) -> Any:
+    import re2
+
+    return re2.compile(pattern)
+
+
+def _pattern_matches(pattern: str, value: str) -> bool:
+    """Go's regexp semantics (RE2): `$` is the end of the text, never before a trailing newline."""
+    import re2
+
+    try:
+        return _re2(pattern).search(value) is not None
+    except re2.error:
+        return True  # the API server refuses such a CRD; nothing to say about the object
+
+
+def _valid_base64(value: str) -> bool:
+    import base64
+    import binascii
+
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
 
 
 def _valid_date_time(value: str) -> bool:

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import BdError, UsageError
+from braindump_cli.process import ProcessRecord, is_alive, record_process
 from braindump_cli.progress import Progress
-from braindump_cli.sandbox._procs import ProcessRecord, is_alive, port_in_use, record_process
+from braindump_cli.sandbox._procs import port_in_use
 
 Entry = dict[str, Any]
 
@@ -52,52 +53,70 @@ def _need(tool: str, package: str, why: str) -> None:
 # --- Kubernetes ------------------------------------------------------------------------------------
 
 
-def check_kube_tools() -> None:
-    from braindump_cli.servers.kube_build import binaries_dir
+def check_kube_tools(*, control_plane: bool = True) -> None:
+    from braindump_cli.servers.kube_build import binaries_dir, control_plane_dir, kwok_dir
 
     built = all((binaries_dir() / name).exists() for name in ("kube-apiserver", "etcd", "kubectl"))
+    if control_plane:
+        built = built and all((control_plane_dir() / n).exists() for n in ("kube-controller-manager", "kube-scheduler"))
+        built = built and (kwok_dir() / "kwok").exists()
     if not built:
-        _need("go", "golang-go", "the first run builds kube-apiserver and etcd from the Go module proxy")
+        _need("go", "golang-go", "the first run builds the Kubernetes binaries and KWOK from the Go module proxy")
 
 
-def start_kube_component(directory: Path, progress: Progress) -> Entry:
+KUBE_PLANE_PROCESSES = ("kube-controller-manager", "kube-scheduler", "kwok")
+
+
+def start_kube_component(directory: Path, progress: Progress, *, nodes: int | None = 1) -> Entry:
+    """The whole control plane with `nodes` KWOK Nodes, or kube-apiserver + etcd only (`nodes=None`)."""
     from braindump_cli.servers.kube import start_kube
+    from braindump_cli.servers.kube_plane import start_control_plane
 
     workdir = directory / KUBE
+    what = "the Kubernetes control plane" if nodes else "kube-apiserver + etcd"
     try:
-        cluster = start_kube(workdir, progress=progress)
+        if nodes:
+            plane = start_control_plane(workdir, nodes=nodes, progress=progress)
+            cluster = plane.cluster
+        else:
+            plane, cluster = None, start_kube(workdir, progress=progress)
     except FileNotFoundError as e:
         raise UsageError(_short(e), hint="install it: apt-get install golang-go") from e
     except (RuntimeError, OSError) as e:
-        raise BdError(
-            f"kube-apiserver + etcd did not start: {_short(e)}",
-            hint=f"see {workdir / 'kube-apiserver.log'} and {workdir / 'etcd.log'}",
-        ) from e
-    if cluster.etcd_pid is None or cluster.apiserver_pid is None:  # start() returned, so both ran
-        cluster.stop()
-        raise BdError("kube-apiserver or etcd exited right after start", hint=f"see the logs in {workdir}")
-    procs = [record_process("etcd", cluster.etcd_pid), record_process("kube-apiserver", cluster.apiserver_pid)]
+        raise BdError(f"{what} did not start: {_short(e)}", hint=f"see the *.log files in {workdir}") from e
+    pids = {"etcd": cluster.etcd_pid, "kube-apiserver": cluster.apiserver_pid}
+    if plane is not None:
+        pids.update(zip(KUBE_PLANE_PROCESSES, (plane.kcm_pid, plane.scheduler_pid, plane.kwok_pid), strict=True))
+    if any(pid is None for pid in pids.values()):  # start() returned, so every one ran
+        (plane or cluster).stop()
+        raise BdError(f"a process of {what} exited right after start", hint=f"see the *.log files in {workdir}")
+    procs = [record_process(name, pid) for name, pid in pids.items() if pid is not None]
+    ports = [cluster.etcd_port, cluster.etcd_peer_port, cluster.apiserver_port]
+    if plane is not None:
+        ports += [plane.kcm_port, plane.scheduler_port, plane.kwok_port]
     return {
         "workdir": str(workdir),
+        "mode": "control-plane" if plane is not None else "apiserver-only",
+        "nodes": nodes or 0,
         "etcd_port": cluster.etcd_port,
         "etcd_peer_port": cluster.etcd_peer_port,
         "apiserver_port": cluster.apiserver_port,
+        "kcm_port": plane.kcm_port if plane else None,
+        "scheduler_port": plane.scheduler_port if plane else None,
         "processes": [p.to_json() for p in procs],
-        "ports": [["127.0.0.1", cluster.etcd_port], ["127.0.0.1", cluster.etcd_peer_port],
-                  ["127.0.0.1", cluster.apiserver_port]],
+        "ports": [["127.0.0.1", port] for port in ports],
         "data": [str(workdir)],
         "endpoints": {"server": cluster.server, "kubeconfig": str(cluster.admin_kubeconfig), "etcd": cluster.etcd_url},
         "env": {"KUBECONFIG": str(cluster.admin_kubeconfig)},
-    }  # fmt: skip
+    }
 
 
-def probe_kube(entry: Entry) -> tuple[bool, str]:
-    """(ready, detail): the apiserver answers /readyz over TLS with the admin client certificate."""
+def _kube_cluster(entry: Entry) -> Any:
     from braindump_cli.servers.kube import KubeCluster
     from braindump_cli.servers.kube_build import binaries_dir
 
     bins = binaries_dir()
-    cluster = KubeCluster(
+    return KubeCluster(
         workdir=Path(entry["workdir"]),
         kube_apiserver_bin=bins / "kube-apiserver",
         etcd_bin=bins / "etcd",
@@ -106,9 +125,28 @@ def probe_kube(entry: Entry) -> tuple[bool, str]:
         etcd_peer_port=int(entry["etcd_peer_port"]),
         apiserver_port=int(entry["apiserver_port"]),
     )
-    if cluster.is_ready():
-        return True, "/readyz ok (API server + etcd only: no kubelet, scheduler or controllers)"
-    return False, "kube-apiserver does not answer /readyz"
+
+
+def probe_kube(entry: Entry) -> tuple[bool, str]:
+    """(ready, detail): the apiserver answers /readyz; with the control plane, the controller-manager
+    and scheduler answer /healthz and KWOK keeps every Node Ready."""
+    from braindump_cli.servers.kube_plane import healthz, ready_nodes
+
+    cluster = _kube_cluster(entry)
+    if not cluster.is_ready():
+        return False, "kube-apiserver does not answer /readyz"
+    if entry.get("mode") != "control-plane":
+        return True, "apiserver-only: /readyz ok (no controllers, scheduler or kubelet)"
+    parts = ["kube-apiserver /readyz ok"]
+    ok = True
+    for name, key in (("kube-controller-manager", "kcm_port"), ("kube-scheduler", "scheduler_port")):
+        healthy = healthz(int(entry[key]))
+        ok = ok and healthy
+        parts.append(f"{name} /healthz {'ok' if healthy else 'FAILING'}")
+    ready, total = ready_nodes(cluster), int(entry.get("nodes") or 0)
+    ok = ok and len(ready) >= total
+    parts.append(f"kwok: {len(ready)}/{total} Node(s) Ready")
+    return ok, "; ".join(parts)
 
 
 # --- Cassandra -------------------------------------------------------------------------------------

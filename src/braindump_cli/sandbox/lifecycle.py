@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from braindump_cli.errors import NotFoundError, UsageError
+from braindump_cli.process import is_alive, terminate
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.sandbox import _components as comp
-from braindump_cli.sandbox._procs import is_alive, stop_processes
 from braindump_cli.sandbox._state import STATE_FILE, load_state, locked, save_state
 
 DEFAULT_CASSANDRA_NODES = 3
+DEFAULT_KUBE_NODES = 1
 DEFAULT_CASSANDRA_IP = "127.0.0.1"
 NOT_READY_GRACE = 30.0
 SCHEMA_VERSION = 1
@@ -156,6 +157,7 @@ def up_sandbox(
     directory: Path,
     *,
     kube: bool = True,
+    kube_nodes: int | None = DEFAULT_KUBE_NODES,
     cassandra: bool = True,
     cassandra_nodes: int | None = None,
     cassandra_ip: str | None = None,
@@ -164,9 +166,11 @@ def up_sandbox(
 ) -> SandboxReport:
     """Start the requested components that are not running; leave healthy ones alone.
 
-    A component whose processes died is stopped (what is left of it) and started again on its
-    kept data. `cassandra_nodes`/`cassandra_ip` default to the recorded cluster's, else 3 nodes
-    from 127.0.0.1; they cannot change while a recorded cluster's data exists (`down` first).
+    `kube_nodes` KWOK Nodes run with the whole control plane (controller-manager, scheduler, KWOK);
+    None starts kube-apiserver + etcd only. A component whose processes died is stopped (what is
+    left of it) and started again on its kept data. `cassandra_nodes`/`cassandra_ip` default to
+    the recorded cluster's, else 3 nodes from 127.0.0.1; they cannot change while a recorded
+    cluster's data exists (`down` first).
     """
     with locked(directory):
         state = load_state(directory)
@@ -179,19 +183,9 @@ def up_sandbox(
 
         # Decide first, then check tools and ports for everything to start, then start: a missing
         # package or a busy port fails before anything runs.
-        todo: dict[str, str] = {}
-        for name in wanted:
-            status = _probe(name, components.get(name))
-            deadline = time.monotonic() + NOT_READY_GRACE
-            while status.state == "not ready" and time.monotonic() < deadline:
-                time.sleep(1.0)  # busy, or still starting: give it a moment before restarting it
-                status = _probe(name, components.get(name))
-            if status.state == "running":
-                progress(f"{name}: already running")
-            else:
-                todo[name] = {"not started": "started", "stopped": "started"}.get(status.state, "restarted")
-        checks = {comp.KUBE: comp.check_kube_tools, comp.CASSANDRA: comp.check_cassandra_tools,
-                  comp.AIRFLOW: comp.check_airflow_tools}  # fmt: skip
+        todo = _to_start(wanted, components, progress)
+        checks = {comp.KUBE: lambda: comp.check_kube_tools(control_plane=kube_nodes is not None),
+                  comp.CASSANDRA: comp.check_cassandra_tools, comp.AIRFLOW: comp.check_airflow_tools}  # fmt: skip
         for name in todo:
             checks[name]()
         for name, action in todo.items():
@@ -210,12 +204,9 @@ def up_sandbox(
             report = _prefixed(progress, name)
             previous = components.get(name)
             if name == comp.KUBE:
-                new = comp.start_kube_component(directory, report)
-            elif name == comp.CASSANDRA:
-                new = comp.start_cassandra_component(directory, nodes, first_ip, previous, report)
+                components[name] = comp.start_kube_component(directory, report, nodes=kube_nodes)
             else:
-                new = comp.start_airflow_component(directory, previous, report)
-            components[name] = new
+                components[name] = _start_data_component(name, directory, (nodes, first_ip), previous, report)
             save_state(directory, state)
             progress(f"{name}: {action}")
         return SandboxReport(
@@ -224,6 +215,30 @@ def up_sandbox(
                 _probe(n, components.get(n), action=todo.get(n, "already running")) for n in comp.ORDER if n in wanted
             ),
         )
+
+
+def _start_data_component(
+    name: str, directory: Path, cassandra: tuple[int, str], previous: dict[str, Any] | None, report: Progress
+) -> dict[str, Any]:
+    if name == comp.CASSANDRA:
+        return comp.start_cassandra_component(directory, *cassandra, previous, report)
+    return comp.start_airflow_component(directory, previous, report)
+
+
+def _to_start(wanted: list[str], components: dict[str, Any], progress: Progress) -> dict[str, str]:
+    """{component: "started" | "restarted"} for the wanted ones that are not running and ready."""
+    todo: dict[str, str] = {}
+    for name in wanted:
+        status = _probe(name, components.get(name))
+        deadline = time.monotonic() + NOT_READY_GRACE
+        while status.state == "not ready" and time.monotonic() < deadline:
+            time.sleep(1.0)  # busy, or still starting: give it a moment before restarting it
+            status = _probe(name, components.get(name))
+        if status.state == "running":
+            progress(f"{name}: already running")
+        else:
+            todo[name] = {"not started": "started", "stopped": "started"}.get(status.state, "restarted")
+    return todo
 
 
 def _cassandra_request(entry: dict[str, Any] | None, nodes: int | None, first_ip: str | None) -> tuple[int, str]:
@@ -257,7 +272,7 @@ def _stop_entry(name: str, entry: dict[str, Any], progress: Progress) -> list[St
     recs = list(reversed(comp.processes(entry)))  # newest first: the apiserver before its etcd
     # PostgreSQL: SIGINT is its "fast" shutdown (SIGTERM waits for clients to leave)
     sig = signal.SIGINT if name == comp.AIRFLOW else signal.SIGTERM
-    was = stop_processes(recs, sig=sig, timeout=30.0)
+    was = terminate(recs, sig=sig, timeout=30.0)
     out = []
     for rec, running in zip(recs, was, strict=True):
         if running:

@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import socket
 import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+
+from braindump_cli.process import terminate as terminate  # the harnesses' `terminate`: one sequence for bd
 
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` distinct free loopback ports (each was free when picked)."""
+    ports: list[int] = []
+    while len(ports) < count:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
 
 
 def spawn(
@@ -35,21 +45,6 @@ def spawn(
             start_new_session=True,
             preexec_fn=preexec_fn,
         )
-
-
-def terminate(procs: Sequence[subprocess.Popen[Any] | None], *, timeout: float = 15.0) -> None:
-    """SIGTERM every process still running, then wait for each; SIGKILL the ones that outlive `timeout`."""
-    running = [p for p in procs if p is not None and p.poll() is None]
-    for proc in running:
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-    for proc in running:
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(timeout=10)
 
 
 def tail(log: Path, lines: int = 30) -> str:

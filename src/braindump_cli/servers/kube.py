@@ -24,6 +24,7 @@ object exists (no controller-manager creates it for you).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import ssl
@@ -40,7 +41,7 @@ import yaml
 
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.servers._pki import TestCa, cert_pem, key_pem
-from braindump_cli.servers._proc import free_port, spawn, tail, terminate
+from braindump_cli.servers._proc import free_ports, spawn, tail, terminate
 from braindump_cli.servers.kube_build import ensure_kube_binaries
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
@@ -253,6 +254,20 @@ class KubeCluster:
         except (OSError, urllib.error.URLError):
             return False
 
+    def request(self, method: str, path: str, body: Any = None, *, ok: tuple[int, ...] = (200, 201)) -> Any:
+        """One API call as the admin (harness set-up only: bd itself talks through its adapter)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(  # noqa: S310 - our own loopback apiserver
+            f"{self.server}{path}", data=data, method=method, headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=10, context=self._ssl_context()) as r:  # noqa: S310
+                return json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            if e.code in ok:
+                return json.loads(e.read() or b"{}")
+            raise KubeHarnessError(f"{method} {path}: HTTP {e.code}: {e.read()[:500]!r}") from e
+
     def wait_ready(self, *, timeout: float = 120.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -302,11 +317,7 @@ class KubeCluster:
 def start_kube(workdir: Path, *, progress: Progress = no_progress, timeout: float = 120.0) -> KubeCluster:
     """Build (cached) and start etcd + kube-apiserver under `workdir`; return the running cluster."""
     bins = ensure_kube_binaries(progress=progress)
-    ports: list[int] = []
-    while len(ports) < 3:
-        port = free_port()
-        if port not in ports:
-            ports.append(port)
+    ports = free_ports(3)
     cluster = KubeCluster(
         workdir=workdir,
         kube_apiserver_bin=bins.kube_apiserver,

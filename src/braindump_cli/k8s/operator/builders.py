@@ -15,8 +15,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from braindump_cli.k8s.operator.engines import DATA_MOUNT as DATA_MOUNT
+from braindump_cli.k8s.operator.engines import profile
 from braindump_cli.k8s.operator.model import (
-    HOOK_COMMAND,
     LABEL_DATABASE,
     LABEL_MANAGED_BY,
     MANAGED_BY,
@@ -26,8 +27,6 @@ from braindump_cli.k8s.operator.model import (
 )
 
 Obj = dict[str, Any]
-
-DATA_MOUNT = "/var/lib/database"
 
 
 @dataclass(frozen=True)
@@ -60,6 +59,7 @@ class ChildNames:
     init_job: str
     snapshot_job: str
     backup_cronjob: str
+    backup_claim: str
 
     def upgrade_job(self, image: str) -> str:
         version = image_version(image)
@@ -78,6 +78,7 @@ def child_names(db_name: str) -> ChildNames:
         init_job=_dns_label(f"{db_name}-init", 63),
         snapshot_job=_dns_label(f"{db_name}-snapshot", 63),
         backup_cronjob=_dns_label(f"{db_name}-backup", 52),
+        backup_claim=_dns_label(f"{db_name}-backups", 63),
     )
 
 
@@ -122,6 +123,7 @@ def build_statefulset(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, 
     """`image` is passed separately: during an upgrade the StatefulSet keeps the old one."""
     names = child_names(db.name)
     pod_labels = labels(db, "database")
+    parts = profile(spec.engine_name).server(image=image, port=spec.port, env_from=_env_from(names))
     return {
         "apiVersion": "apps/v1",
         "kind": "StatefulSet",
@@ -132,17 +134,7 @@ def build_statefulset(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, 
             "selector": {"matchLabels": selector_labels(db)},
             "template": {
                 "metadata": {"labels": pod_labels},
-                "spec": {
-                    "containers": [
-                        {
-                            "name": "database",
-                            "image": image,
-                            "ports": [{"name": "db", "containerPort": spec.port, "protocol": "TCP"}],
-                            "envFrom": _env_from(names),
-                            "volumeMounts": [{"name": "data", "mountPath": DATA_MOUNT}],
-                        }
-                    ]
-                },
+                "spec": {**parts.pod, "containers": [parts.container]},
             },
             "volumeClaimTemplates": [
                 {
@@ -210,10 +202,20 @@ def build_secret(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, passw
 
 
 def _job(
-    db: DbRef, name: str, component: str, image: str, action: str, config: OperatorConfig, env: Mapping[str, str]
+    db: DbRef,
+    spec: DatabaseSpec,
+    name: str,
+    component: str,
+    image: str,
+    action: str,
+    config: OperatorConfig,
+    env: Mapping[str, str],
 ) -> Obj:
     names = child_names(db.name)
     pod_labels = labels(db, component)
+    parts = profile(spec.engine_name).job(
+        action, image=image, env_from=_env_from(names), env=env, claim=names.backup_claim
+    )
     return {
         "apiVersion": "batch/v1",
         "kind": "Job",
@@ -222,46 +224,32 @@ def _job(
             "backoffLimit": 2,
             "template": {
                 "metadata": {"labels": pod_labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "containers": [
-                        {
-                            "name": action,
-                            "image": image,
-                            "command": [HOOK_COMMAND],
-                            "args": [action],
-                            "envFrom": _env_from(names),
-                            "env": [{"name": k, "value": v} for k, v in {"BD_ACTION": action, **env}.items()],
-                        }
-                    ],
-                },
+                "spec": {"restartPolicy": "Never", **parts.pod, "containers": [parts.container]},
             },
         },
     }
 
 
 def build_init_job(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, image: str) -> Obj:
-    return _job(db, child_names(db.name).init_job, "init", image, "init", config, {})
+    return _job(db, spec, child_names(db.name).init_job, "init", image, "init", config, {})
 
 
 def build_snapshot_job(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, image: str) -> Obj:
-    return _job(db, child_names(db.name).snapshot_job, "snapshot", image, "snapshot", config, {})
+    return _job(db, spec, child_names(db.name).snapshot_job, "snapshot", image, "snapshot", config, {})
 
 
 def build_upgrade_job(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, from_image: str, to_image: str) -> Obj:
     name = child_names(db.name).upgrade_job(to_image)
-    return _job(
-        db, name, "upgrade", to_image, "upgrade", config, {"BD_FROM_IMAGE": from_image, "BD_TO_IMAGE": to_image}
-    )
+    env = {"BD_FROM_IMAGE": from_image, "BD_TO_IMAGE": to_image}
+    return _job(db, spec, name, "upgrade", to_image, "upgrade", config, env)
 
 
 def build_backup_cronjob(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, *, image: str) -> Obj | None:
     if spec.backup is None:
         return None
     names = child_names(db.name)
-    job = _job(
-        db, names.backup_cronjob, "backup", image, "backup", config, {"BD_BACKUP_RETENTION": str(spec.backup.retention)}
-    )
+    env = {"BD_BACKUP_RETENTION": str(spec.backup.retention)}
+    job = _job(db, spec, names.backup_cronjob, "backup", image, "backup", config, env)
     return {
         "apiVersion": "batch/v1",
         "kind": "CronJob",
@@ -273,6 +261,35 @@ def build_backup_cronjob(db: DbRef, spec: DatabaseSpec, config: OperatorConfig, 
             "failedJobsHistoryLimit": 3,
             "jobTemplate": {"metadata": {"labels": labels(db, "backup")}, "spec": job["spec"]},
         },
+    }
+
+
+def build_backup_claim(db: DbRef, spec: DatabaseSpec, config: OperatorConfig) -> Obj | None:
+    """The volume the engine's backup, snapshot and upgrade Jobs write to (None for `hook`).
+
+    Created once, as large as `storage-size`, and deliberately without an ownerReference and
+    outside the StatefulSet's selector: it outlives the Database (the final snapshot is on it),
+    and storage growth leaves it alone. Delete it by hand once its archives are not needed.
+    """
+    if not profile(spec.engine_name).keeps_backups():
+        return None
+    names = child_names(db.name)
+    instance = _dns_label(db.name, 63)
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": names.backup_claim,
+            "namespace": db.namespace,
+            # not app.kubernetes.io/instance: selections of the Database's data volumes use it
+            "labels": {
+                "app.kubernetes.io/name": "database-backups",
+                "app.kubernetes.io/component": "backups",
+                LABEL_MANAGED_BY: MANAGED_BY,
+                LABEL_DATABASE: instance,
+            },
+        },
+        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": spec.storage_size}}},
     }
 
 

@@ -13,12 +13,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import random
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from braindump_cli.k8s.operator._api import ApiError, ConnectionDetails, TransientApiError
+from braindump_cli.k8s.client import ApiError, ConnectionDetails
 from braindump_cli.k8s.operator.builders import (
     DbRef,
     build_backup_cronjob,
@@ -35,6 +36,7 @@ from braindump_cli.k8s.operator.model import (
     parse_spec,
 )
 from braindump_cli.k8s.operator.reconcile import Outcome, Reconciler, SpecInvalid, WaitingFor
+from braindump_cli.k8s.operator.status import job_state
 
 log = logging.getLogger("braindump_cli.k8s.operator")
 
@@ -46,6 +48,8 @@ CHILD_WATCHES: dict[str, tuple[str, str, str]] = {
     "Service": ("", "v1", "services"),
     "ConfigMap": ("", "v1", "configmaps"),
     "CronJob": ("batch", "v1", "cronjobs"),
+    # init and upgrade Jobs: their completion moves the Database on (Ready, the StatefulSet rolls)
+    "Job": ("batch", "v1", "jobs"),
 }
 
 
@@ -72,6 +76,9 @@ def needs_repair(kind: str, child: Mapping[str, Any], entry: Mapping[str, Any], 
         spec = parse_spec(entry.get("spec"))
     except InvalidSpecError:
         return None
+    if kind == "Job":
+        state = job_state(child)
+        return f"Job {state}" if state in ("complete", "failed") else None
     meta = child.get("metadata", {})
     owner = _owner(child, config) or {}
     db = DbRef(name=str(owner.get("name")), namespace=str(meta.get("namespace")), uid=str(owner.get("uid")))
@@ -162,10 +169,8 @@ def build_registry(
             raise kopf.PermanentError(f"invalid spec: {e}") from None
         except WaitingFor as e:
             raise kopf.TemporaryError(str(e), delay=e.delay) from None
-        except TransientApiError as e:
-            raise kopf.TemporaryError(f"{what}: {e}", delay=backoff_delay(retry)) from None
         except ApiError as e:
-            if e.status == 422:
+            if e.status == 422 and not e.transient:
                 raise kopf.PermanentError(f"{what}: the apiserver rejected a child: {e}") from None
             raise kopf.TemporaryError(f"{what}: {e}", delay=backoff_delay(retry)) from None
         if out.requeue_after is not None:
@@ -195,7 +200,7 @@ def build_registry(
             reconciler.reconcile(_plain(body))
         except SpecInvalid:
             pass  # already in status and events; waits for a spec change
-        except (ApiError, TransientApiError) as e:
+        except ApiError as e:
             log.warning(
                 "resync of %s/%s failed, next tick retries: %s",
                 body["metadata"].get("namespace"),
@@ -228,7 +233,7 @@ def build_registry(
             reconciler.reconcile(db)
         except SpecInvalid:
             pass
-        except (ApiError, TransientApiError) as e:
+        except ApiError as e:
             log.warning("%s/%s: repair failed, the resync timer retries: %s", namespace, name, e)
 
     def child_handler(kind: str) -> Callable[..., Any]:
@@ -244,7 +249,11 @@ def build_registry(
             why = "deleted" if type == "DELETED" else needs_repair(kind, body, entries[-1], config)
             if why:
                 what = f"{kind} {body['metadata'].get('name')} {why}"
-                await asyncio.get_running_loop().run_in_executor(None, repair_owner, namespace, owner["name"], what)
+                # kopf.event reads kopf's settings from a context variable: the thread needs this context
+                context = contextvars.copy_context()
+                await asyncio.get_running_loop().run_in_executor(
+                    None, context.run, repair_owner, namespace, owner["name"], what
+                )
 
         return on_child
 

@@ -10,7 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from braindump_cli.k8s.operator.model import GROUP, MANAGED_BY, PLURAL
+from braindump_cli.errors import UsageError
+from braindump_cli.k8s.operator.model import GROUP, MANAGED_BY, PLURAL, is_image_reference
 
 Obj = dict[str, Any]
 
@@ -48,8 +49,13 @@ def operator_rules(group: str = GROUP, plural: str = PLURAL) -> list[Rule]:
             "headless Service, connection details",
         ),
         Rule("", ("secrets",), ("create", "delete"), "generated credentials: created once, never read"),
-        Rule("", ("persistentvolumeclaims",), ("list", "patch"), "grow volumes when storage-size grows"),
-        Rule("batch", ("jobs",), ("get", "list", "create", "delete"), "init, upgrade and final snapshot Jobs"),
+        Rule(
+            "",
+            ("persistentvolumeclaims",),
+            ("create", "list", "patch"),
+            "the backup volume of an engine profile; grow volumes when storage-size grows",
+        ),
+        Rule("batch", ("jobs",), ("get", "list", "watch", "create", "delete"), "init, upgrade and final snapshot Jobs"),
         Rule("batch", ("cronjobs",), ("get", "list", "watch", "create", "patch", "delete"), "scheduled backups"),
         Rule("", ("events",), ("create",), "an Event for each action"),
         Rule("kopf.dev", ("clusterkopfpeerings",), ("list", "watch", "patch", "create"), "peering: one replica acts"),
@@ -99,7 +105,12 @@ def render_operator_manifests(
     The ClusterKopfPeering object itself is created by `bd operator run` at start-up (a custom
     resource cannot be applied in the same pass as its CRD).
     """
-    from braindump_cli.k8s.crd import database_crd
+    if not is_image_reference(image):
+        raise UsageError(
+            f"--image {image!r} is not an image reference",
+            hint="e.g. --image registry.example.com/bd-operator:0.1 (lowercase repository, optional :tag or @sha256:)",
+        )
+    from braindump_cli.k8s.crd.shipped import database_crd
 
     crd = database_crd(group)
     db_group = str(crd["spec"]["group"])
@@ -175,6 +186,12 @@ def render_operator_manifests(
 
 
 def manifests_yaml(docs: Sequence[Obj]) -> str:
+    """The documents as one YAML stream, each written out in full (no `&id001` anchors or aliases:
+    kubectl accepts them, but people read, diff and edit these manifests)."""
     import yaml
 
-    return "".join("---\n" + yaml.safe_dump(d, sort_keys=False) for d in docs)
+    class _PlainDumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            return True
+
+    return "".join("---\n" + yaml.dump(d, Dumper=_PlainDumper, sort_keys=False) for d in docs)

@@ -12,6 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from braindump_cli.k8s.operator.engines import ENGINES, profile, resolve_engine
+from braindump_cli.k8s.operator.engines import split_image as split_image
+
 GROUP = "stable.imaginedata.com"
 VERSION = "v1"
 PLURAL = "databases"
@@ -22,8 +25,6 @@ LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 MANAGED_BY = "bd-operator"
 # Escape hatch: on a Database being deleted, releases it without a successful final snapshot.
 SKIP_SNAPSHOT_ANNOTATION = "stable.imaginedata.com/skip-final-snapshot"
-# The command every job container runs; the image provides it (see docs/operator.md).
-HOOK_COMMAND = "bd-database-hook"
 
 
 class InvalidSpecError(ValueError):
@@ -49,6 +50,12 @@ class DatabaseSpec:
     image: str
     replicas: int
     backup: BackupSpec | None = None
+    engine: str | None = None  # spec.engine; None: inferred from the image (engines.infer_engine)
+
+    @property
+    def engine_name(self) -> str:
+        """The engine profile that runs this Database (`postgres` or `hook`)."""
+        return resolve_engine(self.engine, self.image)
 
 
 @dataclass(frozen=True)
@@ -72,7 +79,13 @@ class OperatorConfig:
 _DB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]{0,62}$")
 _QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
 # registry/path:tag or @digest; the tag part is what versions are read from
-_IMAGE = re.compile(r"^[a-z0-9]+([._\-/:][a-z0-9A-Z_.\-]+)*(@sha256:[0-9a-f]{64})?$")
+# An image reference as container runtimes parse it: [registry[:port]/]path[:tag][@sha256:digest], path
+# components lowercase (the grammar of github.com/distribution/reference).
+_REGISTRY = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)?"
+_PATH_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_IMAGE = re.compile(
+    rf"^{_REGISTRY}{_PATH_COMPONENT}(?:/{_PATH_COMPONENT})*(?::\w[\w.-]{{0,127}})?(?:@sha256:[0-9a-f]{{64}})?$"
+)
 _CRON_FIELD = re.compile(
     r"^(\*|\?|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?(,(\*|[0-9A-Za-z]+(-[0-9A-Za-z]+)?)(/[0-9]+)?)*$"
 )
@@ -134,9 +147,12 @@ def parse_spec(spec: Mapping[str, Any] | None) -> DatabaseSpec:
     if not isinstance(size, str) or not _QUANTITY.match(size):
         raise InvalidSpecError("spec.storage-size", f"must be a quantity such as 10Gi, got {size!r}")
     image = _get(spec, "image")
-    if not isinstance(image, str) or not image or not _IMAGE.match(image):
+    if not isinstance(image, str) or not is_image_reference(image):
         raise InvalidSpecError("spec.image", f"must be an image reference such as postgres:16.4, got {image!r}")
     replicas = _require_int(_get(spec, "replicas"), "spec.replicas", 0, 1000)
+    engine = _get(spec, "engine")
+    if engine is not None and engine not in ENGINES:
+        raise InvalidSpecError("spec.engine", f"must be one of {', '.join(ENGINES)}, got {engine!r}")
     backup: BackupSpec | None = None
     raw_backup = _get(spec, "backup")
     if raw_backup is not None:
@@ -148,22 +164,19 @@ def parse_spec(spec: Mapping[str, Any] | None) -> DatabaseSpec:
         validate_schedule(schedule)
         retention = parse_retention(raw_backup.get("retention", 7))
         backup = BackupSpec(schedule=schedule.strip(), retention=retention)
-    return DatabaseSpec(name=name, port=port, storage_size=size, image=image, replicas=replicas, backup=backup)
+    return DatabaseSpec(
+        name=name, port=port, storage_size=size, image=image, replicas=replicas, backup=backup, engine=engine
+    )
+
+
+def is_image_reference(image: str) -> bool:
+    """True if `image` can be pulled by a container runtime (`postgres:16.4`, `reg:5000/team/db@sha256:...`)."""
+    return len(image) <= 255 + 128 + 72 and _IMAGE.fullmatch(image) is not None
 
 
 # --- image versions -------------------------------------------------------------------------------
 
 _VERSION = re.compile(r"^v?(\d+)(?:\.(\d+))?(?:\.(\d+))?")
-
-
-def split_image(image: str) -> tuple[str, str | None]:
-    """`registry:5000/pg:16.4@sha256:..` -> (`registry:5000/pg`, `16.4`); no tag -> None."""
-    ref = image.split("@", 1)[0]
-    slash = ref.rfind("/")
-    colon = ref.rfind(":")
-    if colon > slash:
-        return ref[:colon], ref[colon + 1 :]
-    return ref, None
 
 
 def parse_version(tag: str | None) -> tuple[int, int, int] | None:
@@ -190,12 +203,15 @@ class ImagePlan:
     refused: str | None = None
 
 
-def plan_image(spec_image: str, current_image: str | None, *, min_version: str | None = None) -> ImagePlan:
+def plan_image(
+    spec_image: str, current_image: str | None, *, min_version: str | None = None, engine: str = "hook"
+) -> ImagePlan:
     """Compare the wanted image with the running one (the StatefulSet's, None before it exists).
 
     A newer version needs an upgrade Job before the StatefulSet rolls. A spec older than the
     configured minimum is raised to `<repository>:<minimum>` (and upgraded like any newer version).
-    A downgrade is refused. Tags without a comparable version roll directly.
+    A downgrade is refused, and so is a new major version where the `engine`'s profile says so.
+    Tags without a comparable version roll directly.
     """
     target = spec_image
     below = False
@@ -216,4 +232,7 @@ def plan_image(spec_image: str, current_image: str | None, *, min_version: str |
             below_minimum=below,
             refused=f"downgrade from {current_image} to {target} is not supported",
         )
+    refusal = profile(engine).major_upgrade_refusal(current_image, target)
+    if refusal:
+        return ImagePlan(target, needs_upgrade=False, below_minimum=below, refused=refusal)
     return ImagePlan(target, needs_upgrade=True, below_minimum=below)

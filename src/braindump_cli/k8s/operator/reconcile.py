@@ -16,9 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from braindump_cli.k8s.operator._api import ApiError, KubeApi, Obj, TransientApiError
+from braindump_cli.k8s.client import ApiError, KubeApi, Obj
 from braindump_cli.k8s.operator.builders import (
     DbRef,
+    build_backup_claim,
     build_backup_cronjob,
     build_configmap,
     build_init_job,
@@ -37,6 +38,7 @@ from braindump_cli.k8s.operator.model import (
     MANAGED_BY,
     SKIP_SNAPSHOT_ANNOTATION,
     DatabaseSpec,
+    ImagePlan,
     InvalidSpecError,
     OperatorConfig,
     parse_spec,
@@ -175,33 +177,13 @@ class Reconciler:
 
         sts = None if fresh else api.get("StatefulSet", db.namespace, names.statefulset)
         if sts is not None and sts["metadata"].get("deletionTimestamp"):
-            raise TransientApiError(f"StatefulSet {names.statefulset} is still being deleted")
+            raise ApiError(f"StatefulSet {names.statefulset} is still being deleted", transient=True)
         current = _container_image(sts)
-        plan = plan_image(spec.image, current, min_version=config.min_version)
-        image = plan.target
-        upgrade_state: JobState | None = None
-        if plan.below_minimum and current != plan.target:
-            self.event(
-                body,
-                "Warning",
-                "ImageBelowMinimum",
-                f"spec.image {spec.image} is older than the minimum {config.min_version}; using {plan.target}",
-                out,
-            )
-        if plan.refused:
-            image = current or plan.target
-        elif plan.needs_upgrade and current is not None:
-            upgrade_state = self._upgrade(body, db, spec, current, plan.target, out)
-            image = plan.target if upgrade_state == "complete" else current
+        plan, image, upgrade_state = self._choose_image(body, db, spec, current, out)
 
         # ConfigMap and Secret first: the StatefulSet's pods read them through envFrom.
         self._ensure(body, build_configmap(db, spec, config), fresh, out)
-        secret = build_secret(db, spec, config, password=generate_password())
-        if api.create(secret) is not None:
-            self.event(
-                body, "Normal", "SecretCreated", f"created Secret {names.secret} with generated credentials", out
-            )
-        del secret
+        self._create_once(body, db, spec, out)
         self._ensure(body, build_service(db, spec, config), fresh, out)
         sts_after = self._ensure(
             body, build_statefulset(db, spec, config, image=image), fresh, out, actual=sts, known=not fresh
@@ -209,26 +191,8 @@ class Reconciler:
         if upgrade_state == "complete" and current != image:
             self.event(body, "Normal", "UpgradeRolled", f"StatefulSet rolls from {current} to {image}", out)
 
-        cron = build_backup_cronjob(db, spec, config, image=image)
-        if cron is not None:
-            self._ensure(body, cron, fresh, out)
-        elif not fresh and api.delete("CronJob", db.namespace, names.backup_cronjob):
-            self.event(body, "Normal", "BackupCronJobDeleted", f"deleted CronJob {names.backup_cronjob}", out)
-
-        conditions = self._previous_conditions(body)
-        initialized = any(c.get("type") == "Initialized" and c.get("status") == "True" for c in conditions)
-        if not initialized:
-            if api.create(build_init_job(db, spec, config, image=image)) is not None:
-                self.event(body, "Normal", "InitJobCreated", f"created Job {names.init_job}", out)
-            conditions = [c for c in conditions if c.get("type") != "Initialized"] + [
-                {
-                    "type": "Initialized",
-                    "status": "True",
-                    "reason": "InitJobCreated",
-                    "message": f"init Job {names.init_job} created (once per Database)",
-                    "lastTransitionTime": None,
-                }
-            ]
+        self._ensure_backup(body, db, spec, image, fresh, out)
+        conditions, init_state = self._init_job(body, db, spec, image, out)
 
         sts_status = (sts_after or {}).get("status") or {}
         obs = Observation(
@@ -241,6 +205,7 @@ class Reconciler:
             upgrade=upgrade_state if upgrade_state != "complete" else None,
             upgrade_target=plan.target,
             refused=plan.refused,
+            init=init_state,
             below_minimum=(
                 f"spec.image is older than the minimum {config.min_version}, running {plan.target}"
                 if plan.below_minimum
@@ -257,6 +222,93 @@ class Reconciler:
         if upgrade_state in ("absent", "running"):
             out.requeue_after = config.snapshot_poll_seconds
         return out
+
+    def _create_once(self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, out: Outcome) -> None:
+        """The Secret and the engine's backup volume: POSTed once, a 409 means already there."""
+        names = child_names(db.name)
+        secret = build_secret(db, spec, self.config, password=generate_password())
+        if self.api.create(secret) is not None:
+            self.event(
+                body, "Normal", "SecretCreated", f"created Secret {names.secret} with generated credentials", out
+            )
+        del secret
+        claim = build_backup_claim(db, spec, self.config)
+        if claim is not None and self.api.create(claim) is not None:
+            self.event(
+                body,
+                "Normal",
+                "BackupVolumeCreated",
+                f"created PersistentVolumeClaim {names.backup_claim} for archives (kept when the Database is deleted)",
+                out,
+            )
+
+    def _choose_image(
+        self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, current: str | None, out: Outcome
+    ) -> tuple[ImagePlan, str, JobState | None]:
+        """(plan, image the StatefulSet gets now, upgrade Job state or None): a version change
+        waits for its upgrade Job; a refused one (downgrade) keeps the current image."""
+        config = self.config
+        plan = plan_image(spec.image, current, min_version=config.min_version, engine=spec.engine_name)
+        if plan.below_minimum and current != plan.target:
+            self.event(
+                body,
+                "Warning",
+                "ImageBelowMinimum",
+                f"spec.image {spec.image} is older than the minimum {config.min_version}; using {plan.target}",
+                out,
+            )
+        if plan.refused:
+            return plan, current or plan.target, None
+        if plan.needs_upgrade and current is not None:
+            state = self._upgrade(body, db, spec, current, plan.target, out)
+            return plan, plan.target if state == "complete" else current, state
+        return plan, plan.target, None
+
+    def _ensure_backup(
+        self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, image: str, fresh: bool, out: Outcome
+    ) -> None:
+        cron = build_backup_cronjob(db, spec, self.config, image=image)
+        name = child_names(db.name).backup_cronjob
+        if cron is not None:
+            self._ensure(body, cron, fresh, out)
+        elif not fresh and self.api.delete("CronJob", db.namespace, name):
+            self.event(body, "Normal", "BackupCronJobDeleted", f"deleted CronJob {name}", out)
+
+    def _init_job(
+        self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, image: str, out: Outcome
+    ) -> tuple[list[Mapping[str, Any]], JobState | None]:
+        """Create the init Job once per Database; follow it until it completes (condition Initialized).
+
+        Returns the conditions to carry and the Job's state while it has not completed (None after).
+        A Database whose Initialized is True (also from older operators, reason InitJobCreated) is done.
+        """
+        name = child_names(db.name).init_job
+        conditions = self._previous_conditions(body)
+        init = next((c for c in conditions if c.get("type") == "Initialized"), None)
+        if init is not None and init.get("status") == "True":
+            return conditions, None
+        if init is None:
+            if self.api.create(build_init_job(db, spec, self.config, image=image)) is not None:
+                self.event(body, "Normal", "InitJobCreated", f"created Job {name}", out)
+            state: JobState = "running"
+        else:
+            state = job_state(self.api.get("Job", db.namespace, name))
+        reason, message = {
+            "complete": ("InitJobComplete", f"init Job {name} completed"),
+            "failed": ("InitJobFailed", f"init Job {name} failed"),
+        }.get(state, ("InitJobRunning", f"init Job {name} created (once per Database)"))
+        if state == "absent":  # deleted by hand before it completed: it is not run again
+            reason, message = "InitJobGone", f"init Job {name} was deleted before it completed"
+        done = state == "complete"
+        new: dict[str, Any] = {
+            "type": "Initialized",
+            "status": "True" if done else "False",
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": init.get("lastTransitionTime") if init and not done else None,
+        }
+        conditions = [c for c in conditions if c.get("type") != "Initialized"] + [new]
+        return conditions, None if done or state == "absent" else state
 
     def _upgrade(
         self, body: Mapping[str, Any], db: DbRef, spec: DatabaseSpec, current: str, target: str, out: Outcome
@@ -333,7 +385,7 @@ class Reconciler:
             body, "Normal", "StatefulSetRecreating", f"StatefulSet {meta['name']} recreated for storage {size}", out
         )
         # The orphaning delete completes asynchronously (the garbage collector releases the pods).
-        raise TransientApiError(f"StatefulSet {meta['name']} is being recreated for storage {size}")
+        raise ApiError(f"StatefulSet {meta['name']} is being recreated for storage {size}", transient=True)
 
     # --- deletion -------------------------------------------------------------------------------
     def finalize(self, body: Mapping[str, Any]) -> Outcome:

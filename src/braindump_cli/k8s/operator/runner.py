@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from braindump_cli.errors import UsageError
-from braindump_cli.k8s.operator._api import ApiError, KubeApi, TransientApiError
+from braindump_cli.k8s.client import ApiError, KubeApi
 from braindump_cli.k8s.operator.model import MANAGED_BY, OperatorConfig
 from braindump_cli.settings import KubeSettings
 
@@ -62,13 +62,6 @@ def _ensure_peering(api: KubeApi, options: RunOptions) -> None:
                 log.warning("cannot create %s %s (forbidden); assuming it exists", kind, options.peering_name)
                 continue
             raise
-        except TransientApiError as e:
-            from braindump_cli.errors import UnreachableError
-
-            raise UnreachableError(
-                f"cannot reach the apiserver: {e}",
-                hint="is the cluster up? check `kubectl cluster-info` and --kubeconfig/--context",
-            ) from e
 
 
 def run_operator(

@@ -30,10 +30,11 @@ class Observation:
     deleting: bool = False
     snapshot: JobState | None = None
     current_image: str | None = None  # what the StatefulSet runs
+    init: JobState | None = None  # the init Job while it has not completed (None: it has)
 
 
 def job_state(job: Mapping[str, Any] | None) -> JobState:
-    """A Job's outcome from its status (the test suite plays the Job controller's part)."""
+    """A Job's outcome from the conditions the Job controller writes."""
     if job is None:
         return "absent"
     status = job.get("status") or {}
@@ -73,61 +74,65 @@ def _condition(
     }
 
 
+Cond = tuple[bool, str, str]  # (status, reason, message)
+NO_PROBLEM: Cond = (False, "AsExpected", "no problem found")
+RECONCILED: Cond = (False, "Reconciled", "children match the spec")
+SNAPSHOT_FAILED = (
+    "the final snapshot Job failed; fix and delete the Job to retry, or annotate the Database "
+    "with stable.imaginedata.com/skip-final-snapshot=true to delete without a snapshot"
+)
+
+
+def _ready(obs: Observation) -> Cond:
+    counted = f"{obs.ready_replicas}/{obs.replicas} replicas ready"
+    if not obs.sts_exists:
+        return (False, "NotCreated", "the StatefulSet does not exist yet")
+    if obs.replicas == 0:
+        return (True, "ScaledToZero", "spec.replicas is 0")
+    if obs.ready_replicas >= obs.replicas:
+        return (True, "AllReplicasReady", counted)
+    return (False, "ReplicasNotReady", counted)
+
+
+def _phase(obs: Observation, ready: Cond) -> tuple[str, Cond, Cond]:
+    """(phase, Progressing, Degraded): the first rule that holds, in order of precedence."""
+    if obs.deleting:
+        if obs.snapshot == "failed":
+            return "SnapshotFailed", RECONCILED, (True, "SnapshotFailed", SNAPSHOT_FAILED)
+        return "Deleting", (True, "Deleting", f"final snapshot Job is {obs.snapshot or 'absent'}"), NO_PROBLEM
+    target = obs.upgrade_target
+    # (holds, phase, is a problem (Degraded) rather than progress, reason, message)
+    rules: list[tuple[bool, str, bool, str, str]] = [
+        (obs.invalid is not None, "Invalid", True, "InvalidSpec", str(obs.invalid)),
+        (obs.refused is not None, "Degraded", True, "ChangeRefused", str(obs.refused)),
+        (obs.upgrade == "failed", "Degraded", True, "UpgradeFailed",
+         f"the upgrade Job to {target} failed; the old image keeps running"),
+        (obs.upgrade in ("absent", "running"), "Upgrading", False, "UpgradeJobRunning",
+         f"waiting for the upgrade Job to {target}"),
+        (not obs.sts_exists, "Creating", False, "Creating", "creating the children"),
+        (not obs.rolled, "Upgrading", False, "Rolling", f"rolling the StatefulSet to {target}"),
+        (obs.replicas > 0 and not ready[0], "Provisioning", False, "WaitingForReplicas", ready[2]),
+        (obs.init == "failed", "Degraded", True, "InitJobFailed", "the init Job failed; delete it to run it again"),
+        (obs.init is not None, "Provisioning", False, "WaitingForInitJob",
+         "replicas are ready; waiting for the init Job to complete"),
+    ]  # fmt: skip
+    for holds, phase, problem, reason, message in rules:
+        if holds:
+            return (
+                (phase, RECONCILED, (True, reason, message))
+                if problem
+                else (phase, (True, reason, message), NO_PROBLEM)
+            )
+    return "Ready", RECONCILED, NO_PROBLEM
+
+
 def compute_status(
     obs: Observation, previous_conditions: Sequence[Mapping[str, Any]] = (), *, now: str | None = None
 ) -> dict[str, Any]:
     now = now or _now()
     prev = {str(c.get("type")): c for c in previous_conditions if isinstance(c, Mapping)}
-    ready_ok = obs.sts_exists and obs.ready_replicas >= obs.replicas
-    if not obs.sts_exists:
-        ready = (False, "NotCreated", "the StatefulSet does not exist yet")
-    elif obs.replicas == 0:
-        ready = (True, "ScaledToZero", "spec.replicas is 0")
-    elif ready_ok:
-        ready = (True, "AllReplicasReady", f"{obs.ready_replicas}/{obs.replicas} replicas ready")
-    else:
-        ready = (False, "ReplicasNotReady", f"{obs.ready_replicas}/{obs.replicas} replicas ready")
-
-    degraded: tuple[bool, str, str] = (False, "AsExpected", "no problem found")
-    progressing: tuple[bool, str, str] = (False, "Reconciled", "children match the spec")
-    if obs.deleting:
-        phase = "SnapshotFailed" if obs.snapshot == "failed" else "Deleting"
-        if obs.snapshot == "failed":
-            degraded = (
-                True,
-                "SnapshotFailed",
-                "the final snapshot Job failed; fix and delete the Job to retry, or annotate the Database "
-                "with stable.imaginedata.com/skip-final-snapshot=true to delete without a snapshot",
-            )
-        else:
-            progressing = (True, "Deleting", f"final snapshot Job is {obs.snapshot or 'absent'}")
-    elif obs.invalid is not None:
-        phase = "Invalid"
-        degraded = (True, "InvalidSpec", obs.invalid)
-    elif obs.refused is not None:
-        phase = "Degraded"
-        degraded = (True, "ChangeRefused", obs.refused)
-    elif obs.upgrade == "failed":
-        phase = "Degraded"
-        degraded = (
-            True,
-            "UpgradeFailed",
-            f"the upgrade Job to {obs.upgrade_target} failed; the old image keeps running",
-        )
-    elif obs.upgrade in ("absent", "running"):
-        phase = "Upgrading"
-        progressing = (True, "UpgradeJobRunning", f"waiting for the upgrade Job to {obs.upgrade_target}")
-    elif not obs.sts_exists:
-        phase = "Creating"
-        progressing = (True, "Creating", "creating the children")
-    elif not obs.rolled:
-        phase = "Upgrading"
-        progressing = (True, "Rolling", f"rolling the StatefulSet to {obs.upgrade_target}")
-    elif not ready_ok:
-        phase = "Provisioning"
-        progressing = (True, "WaitingForReplicas", ready[2])
-    else:
-        phase = "Ready"
+    ready = _ready(obs)
+    phase, progressing, degraded = _phase(obs, ready)
     if obs.below_minimum and not degraded[0]:
         progressing = (progressing[0], progressing[1], f"{progressing[2]}; {obs.below_minimum}")
     conditions = [

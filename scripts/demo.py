@@ -1,4 +1,4 @@
-"""`make demo` / `python -m braindump_cli.demo`: a scripted tour of real `bd` commands on `bd sandbox`.
+"""`make demo` / `python -m scripts.demo`: a scripted tour of real `bd` commands on `bd sandbox`.
 
 The tour starts the sandbox (kube-apiserver + etcd, a 3-node Cassandra ring, PostgreSQL with an
 Airflow schema), then: installs the Database CRD, checks the blog post's sample object (catching
@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from braindump_cli.servers._proc import terminate
+from braindump_cli.process import terminate
 
 AIRFLOW_VERSION = "3.3.2"
 CASSANDRA_NODES = 3  # a warm `bd sandbox up` with 3 nodes takes about a minute on 2 cores
@@ -190,13 +190,13 @@ def sandbox_env() -> dict[str, str]:
 # ---------------------------------------------------------------- sandbox
 
 SANDBOX = Section(
-    title="bd sandbox: real local servers (kube-apiserver + etcd, Cassandra, PostgreSQL), no Docker",
+    title="bd sandbox: real local servers (a Kubernetes control plane, Cassandra, PostgreSQL), no Docker",
     steps=(
         Step(
             ("sandbox", "up", "--kube", "--airflow", "--cassandra", "{nodes}", "--cassandra-ip", "{cassandra_ip}"),
             "Start everything (first run: builds and downloads, cached; later runs: about a minute).",
             hint="Cassandra addresses busy? Put the tour's nodes elsewhere: "
-            "python -m braindump_cli.demo --cassandra-ip 127.0.0.11 (or BD_DEMO_CASSANDRA_IP=127.0.0.11 make demo)",
+            "python -m scripts.demo --cassandra-ip 127.0.0.11 (or BD_DEMO_CASSANDRA_IP=127.0.0.11 make demo)",
         ),
         Step(("sandbox", "env"), 'What `eval "$(bd sandbox env)"` sets; every later step runs with it.'),
     ),
@@ -236,19 +236,20 @@ def prepare_kube(workdir: Path) -> tuple[Context, Env]:
     return {"kubectl": str(binaries_dir() / "kubectl")}, {"KUBECONFIG": env["KUBECONFIG"]}
 
 
-def statefulset_exists(ctx: Context, env: Env) -> bool:
+def database_ready(ctx: Context, env: Env) -> bool:
+    """The Database's phase is Ready: its Pods run (KWOK) and its init Job completed."""
     proc = subprocess.run(
-        [ctx["kubectl"], "get", "statefulset", "my-database", "-n", "default", "-o", "name"],
+        [ctx["kubectl"], "get", "database", "my-database", "-n", "default", "-o", "jsonpath={.status.phase}"],
         env=_clean_env(env),
         capture_output=True,
         text=True,
         check=False,
     )
-    return proc.returncode == 0
+    return proc.returncode == 0 and proc.stdout.strip() == "Ready"
 
 
 KUBE = Section(
-    title="The Database CRD and its operator (on the sandbox's kube-apiserver)",
+    title="The Database CRD and its operator (on the sandbox's control plane)",
     prepare=prepare_kube,
     env_shown=("KUBECONFIG",),
     steps=(
@@ -261,12 +262,12 @@ KUBE = Section(
         Step(("apply", "-f", "database.yaml"), "Create it.", program="kubectl"),
         Step(
             ("operator", "run", "--standalone", "--namespace", "default"),
-            "Run the operator until it has made the Database's children.",
-            until=statefulset_exists,
+            "Run the operator until the Database is Ready (its Pod Running, its init Job Complete).",
+            until=database_ready,
         ),
         Step(
-            ("get", "databases,statefulsets,services,configmaps,secrets,jobs"),
-            "What it made (no kubelet here: nothing runs, the objects are real).",
+            ("get", "databases,statefulsets,pods,jobs,pvc,services,configmaps,secrets"),
+            "What it made, and what the controllers and KWOK (the sandbox's kubelet) did with it.",
             program="kubectl",
         ),
         Step(("crd", "status"), "The CRD now counts one custom resource."),
@@ -380,7 +381,7 @@ def stop_sandbox() -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m braindump_cli.demo", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m scripts.demo", description=__doc__.splitlines()[0])
     parser.add_argument(
         "--keep", action="store_true", help="keep the sandbox and the temporary directory (also BD_DEMO_KEEP=1)"
     )
