@@ -114,8 +114,10 @@ def test_killing_the_worst_pair_fails_exactly_the_predicted_ranges(full_cluster:
     while len(key_of) < len(rm.ring.tokens):
         k = rng.randint(-(2**31), 2**31 - 1)
         key_of.setdefault(rm.ring.range_index(partition_key_token(["int"], [k])), k)
-    coordinator = next(n for n in live.cluster.nodes if n.address not in worst)
-    # log in first: Cassandra 5.0 reads credentials at LOCAL_QUORUM, which the kill may make impossible
+    # Cassandra 5.0 checks credentials and superuser rights at LOCAL_QUORUM of system_auth (dc1:3, dc2:1):
+    # coordinate from dc2's node, whose DC quorum is itself, unless it is one of the nodes to kill.
+    alive = [n for n in live.cluster.nodes if n.address not in worst]
+    coordinator = next((n for n in alive if n.datacenter == "dc2"), alive[0])
     session = live.session(coordinator.address)
     for address in worst:
         live.cluster.kill_node(next(n.index for n in live.cluster.nodes if n.address == address))
