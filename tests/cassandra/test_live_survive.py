@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from braindump_cli.cassandra.commands import describe_ring
 from braindump_cli.cassandra.keys import partition_key_token
 from braindump_cli.cassandra.model import Replication, Ring
 from braindump_cli.cassandra.ring import build_replica_map
@@ -132,6 +131,3 @@ def test_killing_the_worst_pair_fails_exactly_the_predicted_ranges(full_cluster:
                 if got is not (not predicted[level][i]):
                     mismatches.append((level, op, i, rm.addresses_at(i), predicted[level][i], got))
     assert not mismatches, "\n".join(map(str, mismatches))
-    # bd reports the same ring with those nodes down
-    after = describe_ring(live.settings())
-    assert {n.address for n in after.nodes if not n.up} == set(worst)
