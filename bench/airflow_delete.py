@@ -3,7 +3,7 @@
 Candidates, each on a fresh copy of the same populated database (CREATE DATABASE ... TEMPLATE, not
 timed), interleaved round-robin:
 
-* `bd` with its archive (the default) and with `--no-archive`;
+* `bd` with its archive (the default), with `--no-archive`, and in batches (`--batch-size 10000`);
 * raw SQL: `DELETE ... WHERE dag_id = 'x'` over every table keyed by dag_id, children first, in one
   psql transaction, ON DELETE CASCADE doing the rest (the limit: no planning, no archive, no checks);
 * `airflow dags delete -y` from the apache-airflow 3.3.2 virtualenv (the anchor).
@@ -11,6 +11,9 @@ timed), interleaved round-robin:
 The DAG: BD_BENCH_ROWS task instances (default 1,000,000) over rows/100 runs, one xcom per task
 instance, as many log rows; every other table it can own has one row (tests/airflow/populate.py),
 and a second DAG with the same shape at 1/10 the size proves bd's memory does not grow with rows.
+While each candidate runs, a writer updates the task instance of another DAG in a loop (one short
+transaction each, as the scheduler would); the longest of those writes is reported per candidate:
+how long a delete can hold up the scheduler's work on other DAGs.
 
 Run: `.venv/bin/python -m bench airflow_delete` (BD_BENCH_ROWS=100000 for a quick run,
 BD_BENCH_REPEAT=N for more rounds).
@@ -41,11 +44,11 @@ def _amplify(url: str, dag_id: str, rows: int) -> None:
     """Grow the DAG's single run / task instance / xcom / log row to `rows` task instances in SQL."""
     from sqlalchemy import text
 
-    from braindump_cli.airflow._db import connection, quote, reflect_schema
+    from braindump_cli.airflow._db import connect, quote, reflect_schema
 
     runs = max(1, rows // 100)
     tasks = rows // runs
-    with connection(url, write=True) as conn:
+    with connect(url, write=True) as conn:
         schema = reflect_schema(conn)
         q = lambda c: quote(conn, c)  # noqa: E731
 
@@ -58,6 +61,13 @@ def _amplify(url: str, dag_id: str, rows: int) -> None:
             )
 
         base = int(conn.execute(text("SELECT COALESCE(MAX(id), 0) FROM dag_run")).scalar_one())
+
+        def analyze(table: str) -> None:
+            # The planner's statistics still say these tables hold a handful of rows: without a fresh
+            # ANALYZE (it sees this transaction's own rows) the next INSERT ... SELECT joins them by
+            # nested loops, O(runs x task instances) - the 18-minute template build at 300,000 rows.
+            conn.execute(text(f"ANALYZE {q(table)}"))
+
         insert_select(
             "dag_run",
             {
@@ -68,12 +78,14 @@ def _amplify(url: str, dag_id: str, rows: int) -> None:
             f"FROM dag_run s CROSS JOIN generate_series(1, {runs - 1}) g",
             "WHERE s.dag_id = :d",
         )
+        analyze("dag_run")
         insert_select(
             "task_instance",
             {"id": "gen_random_uuid()", "run_id": "r.run_id", "task_id": "'bt_' || g"},
             f"FROM task_instance s CROSS JOIN dag_run r CROSS JOIN generate_series(1, {tasks}) g",
             "WHERE s.dag_id = :d AND r.dag_id = :d AND s.task_id NOT LIKE 'bt!_%' ESCAPE '!'",
         )
+        analyze("task_instance")
         insert_select(
             "xcom",
             {"dag_run_id": "r.id", "run_id": "t.run_id", "task_id": "t.task_id", "map_index": "t.map_index"},
@@ -111,10 +123,10 @@ def _build_template(server: object, rows: int) -> str:
 
 def _raw_sql(url: str, dag_id: str) -> str:
     """BEGIN; DELETE ... WHERE dag_id = 'x' per dag_id table, children first; COMMIT."""
-    from braindump_cli.airflow._db import connection, reflect_schema
-    from braindump_cli.airflow.delete import delete_order
+    from braindump_cli.airflow._db import connect, reflect_schema
+    from braindump_cli.airflow.delete.selection import delete_order
 
-    with connection(url) as conn:
+    with connect(url) as conn:
         schema = reflect_schema(conn)
     keyed = [t for t, info in schema.tables.items() if "dag_id" in info.columns or "target_dag_id" in info.columns]
     lines = ["BEGIN;"]
@@ -152,6 +164,41 @@ def _bd_peak(argv: list[str]) -> tuple[float, float]:
     return seconds, usage.ru_maxrss / 1024
 
 
+class _Writer:
+    """A scheduler stand-in: updates the task instance of another DAG in a loop, one short transaction
+    each, and keeps the longest time one of those writes took (lock waits included)."""
+
+    def __init__(self, url: str) -> None:
+        import threading
+
+        self.url = url
+        self.longest = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bench-writer", daemon=True)
+
+    def __enter__(self) -> _Writer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        from sqlalchemy import text
+
+        from braindump_cli.airflow._db import connect
+
+        stmt = text("UPDATE task_instance SET try_number = try_number + 1 WHERE dag_id = 'other_dag'")
+        with connect(self.url) as conn:
+            while not self._stop.is_set():
+                start = time.perf_counter()
+                conn.execute(stmt)
+                conn.commit()
+                self.longest = max(self.longest, time.perf_counter() - start)
+                time.sleep(0.05)
+
+
 def main() -> str:
     from braindump_cli.servers.airflow_env import airflow_env, ensure_airflow_venv
     from braindump_cli.servers.postgres import start_postgres
@@ -187,6 +234,14 @@ def main() -> str:
             peaks["bd --no-archive"] = max(peaks.get("bd --no-archive", 0.0), peak)
             return seconds
 
+        def bd_batched(db: str) -> float:
+            archive = work / f"{db}.jsonl.gz"
+            argv = [*bd, "--conn", server.url(db), "--archive", str(archive), "--batch-size", "10000"]
+            seconds, peak = _bd_peak(argv)
+            peaks["bd --batch-size 10000"] = max(peaks.get("bd --batch-size 10000", 0.0), peak)
+            archive.unlink()
+            return seconds
+
         def raw(db: str) -> float:
             psql = [str(server.bin_dir / "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v", f"dag={VICTIM}"]
             return _timed([*psql, "-d", server.dsn(db)], stdin=raw_sql)[0]
@@ -202,13 +257,17 @@ def main() -> str:
             "raw SQL (psql, 1 txn)": raw,
             "bd --no-archive": bd_plain,
             "bd (archive)": bd_archive,
+            "bd --batch-size 10000": bd_batched,
             "airflow dags delete -y": airflow,
         }
         runs: dict[str, list[float]] = {k: [] for k in candidates}
+        waits: dict[str, float] = {}
         for i in range(repeat):
             for label, fn in candidates.items():
                 db = fresh()
-                seconds = fn(db)
+                with _Writer(server.url(db)) as writer:
+                    seconds = fn(db)
+                waits[label] = max(waits.get(label, 0.0), writer.longest)
                 left = server.psql(f"SELECT COUNT(*) FROM task_instance WHERE dag_id = '{VICTIM}'", database=db)
                 if left.strip() != "0":
                     raise RuntimeError(f"{label} left {left.strip()} task instances")
@@ -232,10 +291,14 @@ def main() -> str:
             goal="bd --no-archive <= 1.2x raw, bd (archive) <= 2x raw, both faster than the airflow CLI, memory flat",
         )
         anchor = next(s for s in samples if s.label == "airflow dags delete -y").median
-        extra = ["", "| candidate | ratio vs airflow dags delete | bd peak RSS (MiB) |", "|---|---|---|"]
+        extra = [
+            "",
+            "| candidate | ratio vs airflow dags delete | bd peak RSS (MiB) | longest write on another DAG (s) |",
+            "|---|---|---|---|",
+        ]
         for s in samples:
             peak = f"{peaks[s.label]:.0f}" if s.label in peaks else "-"
-            extra.append(f"| {s.label} | {s.median / anchor:.2f}x | {peak} |")
+            extra.append(f"| {s.label} | {s.median / anchor:.2f}x | {peak} | {waits[s.label]:.2f} |")
         extra += [
             "",
             f"bd (archive) peak RSS: {peaks.get('bd (archive)', float('nan')):.0f} MiB at {rows:,} task instances, "

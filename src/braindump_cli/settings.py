@@ -24,6 +24,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from braindump_cli.errors import UsageError
 from braindump_cli.redact import redact_url
@@ -210,28 +211,75 @@ def _refuse_indirect(where: str) -> UsageError:
     )
 
 
-def _from_airflow_cfg(cfg: Path, env: Mapping[str, str]) -> tuple[str, str] | None:
-    import configparser  # only commands that need the Airflow DB pay for it
+@dataclass(frozen=True)
+class AirflowCfg:
+    """airflow.cfg as Airflow reads it: a ConfigParser with basic interpolation (`%%` in the file means `%`)."""
 
+    path: Path
+    parser: Any = field(repr=False)
+
+    def get(self, section: str, key: str) -> str:
+        """The stripped value ('' when absent); a value or file that does not parse is a UsageError (exit 2)."""
+        import configparser
+
+        try:
+            return str(self.parser.get(section, key, fallback="")).strip()
+        except configparser.Error as e:
+            raise _cfg_error(self.path, e) from e
+
+
+def _cfg_error(cfg: Path, e: Exception) -> UsageError:
+    return UsageError(f"cannot parse {cfg}: {type(e).__name__}", hint="a literal % must be written %% in airflow.cfg")
+
+
+def read_airflow_cfg(env: Mapping[str, str] | None = None) -> AirflowCfg | None:
+    """The one reader of airflow.cfg: the file Airflow reads (`$AIRFLOW_CONFIG`, else `$AIRFLOW_HOME/airflow.cfg`)."""
+    import configparser  # only commands that read airflow.cfg pay for it
+
+    env = os.environ if env is None else env
+    cfg = airflow_config_file(env)
     if not cfg.is_file():
         return None
-    # Airflow's parser is a ConfigParser with basic interpolation: `%%` in the file means `%`.
     parser = configparser.ConfigParser(strict=False)
     try:
         parser.read(cfg, encoding="utf-8")
-        for section in ("database", "core"):
-            value = parser.get(section, "sql_alchemy_conn", fallback="").strip()
-            if value:
-                return _expand(value, env), f"{cfg} [{section}]"
-        for section in ("database", "core"):
-            for suffix in ("cmd", "secret"):
-                if parser.get(section, f"sql_alchemy_conn_{suffix}", fallback="").strip():
-                    raise _refuse_indirect(f"sql_alchemy_conn_{suffix} in {cfg} [{section}]")
     except (configparser.Error, UnicodeDecodeError) as e:
-        raise UsageError(
-            f"cannot parse {cfg}: {type(e).__name__}", hint="a literal % must be written %% in airflow.cfg"
-        ) from e
+        raise _cfg_error(cfg, e) from e
+    return AirflowCfg(cfg, parser)
+
+
+def _from_airflow_cfg(env: Mapping[str, str]) -> tuple[str, str] | None:
+    cfg = read_airflow_cfg(env)
+    if cfg is None:
+        return None
+    for section in ("database", "core"):
+        value = cfg.get(section, "sql_alchemy_conn")
+        if value:
+            return _expand(value, env), f"{cfg.path} [{section}]"
+    for section in ("database", "core"):
+        for suffix in ("cmd", "secret"):
+            if cfg.get(section, f"sql_alchemy_conn_{suffix}"):
+                raise _refuse_indirect(f"sql_alchemy_conn_{suffix} in {cfg.path} [{section}]")
     return None
+
+
+def resolve_dags_folder(explicit: Path | None = None, *, env: Mapping[str, str] | None = None) -> Path:
+    """Where Airflow's scheduler reads DAG files, resolved like Airflow does (the folder may not exist).
+
+    `--dags-folder`, `AIRFLOW__CORE__DAGS_FOLDER`, `[core] dags_folder` in `$AIRFLOW_CONFIG` (default
+    `$AIRFLOW_HOME/airflow.cfg`; `{AIRFLOW_HOME}` and `$VARS` expanded), then `$AIRFLOW_HOME/dags`.
+    """
+    env = os.environ if env is None else env
+    if explicit is not None:
+        return explicit.expanduser()
+    if env.get("AIRFLOW__CORE__DAGS_FOLDER"):
+        return Path(_expand(env["AIRFLOW__CORE__DAGS_FOLDER"], env)).expanduser()
+    home = airflow_home(env)
+    cfg = read_airflow_cfg(env)
+    value = cfg.get("core", "dags_folder") if cfg is not None else ""
+    if value:
+        return Path(_expand(value.replace("{AIRFLOW_HOME}", str(home)), env)).expanduser()
+    return home / "dags"
 
 
 def resolve_airflow_db(*, conn: str | None = None, env: Mapping[str, str] | None = None) -> AirflowDbSettings:
@@ -250,7 +298,7 @@ def resolve_airflow_db(*, conn: str | None = None, env: Mapping[str, str] | None
             if suffix:
                 raise _refuse_indirect(var)
             return AirflowDbSettings(_expand(env[var], env), var)
-    found = _from_airflow_cfg(airflow_config_file(env), env)
+    found = _from_airflow_cfg(env)
     if found is not None:
         return AirflowDbSettings(*found)
     return AirflowDbSettings(f"sqlite:///{airflow_home(env) / 'airflow.db'}", "default ($AIRFLOW_HOME/airflow.db)")

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from braindump_cli.airflow._db import Schema, connection, quote, reflect_schema
+from braindump_cli.airflow._db import Schema, connect, quote, reflect_schema
 from braindump_cli.sandbox.airflow_seed import Populator, Shape, fileloc_for, generic_value, populate_dags
 
 __all__ = ["Populator", "Shape", "checksums", "fileloc_for", "generic_value", "populate_dags", "table_snapshot"]
@@ -23,7 +23,7 @@ def _rows(conn: Any, schema: Schema, table: str) -> Iterator[tuple[Any, ...]]:
 
 def table_snapshot(url: str) -> dict[str, list[str]]:
     """Every table's rows as sorted reprs: equal snapshots mean identical contents."""
-    with connection(url) as conn:
+    with connect(url) as conn:
         schema = reflect_schema(conn)
         return {t: sorted(repr(tuple(map(_plain, r))) for r in _rows(conn, schema, t)) for t in schema.tables}
 

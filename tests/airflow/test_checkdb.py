@@ -16,18 +16,11 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from scripts.airflow_alembic_map import merge_revisions, read_migration_scripts, render_table
 from typer.testing import CliRunner
 
 from braindump_cli.airflow._alembic_revisions import REVISIONS
-from braindump_cli.airflow.revisions import (
-    Revision,
-    match_revision,
-    merge_revisions,
-    read_migration_scripts,
-    release_heads,
-    render_table,
-    version_key,
-)
+from braindump_cli.airflow.revisions import Revision, match_revision, release_heads, version_key
 from braindump_cli.cli.app import app
 from braindump_cli.servers.airflow_env import ensure_airflow_venv
 from tests.airflow.diag_support import DATABASES
@@ -183,15 +176,6 @@ def test_not_an_airflow_database(tmp_path: Path) -> None:
     assert code == 4
     assert "no alembic_version table" in json.loads(out)["problems"][0]
     assert "bd: error:" in err
-
-
-def test_missing_sqlite_file_is_unreachable_and_not_created(tmp_path: Path) -> None:
-    path = tmp_path / "nope.db"
-    code, out, err = run("--conn", f"sqlite:///{path}")
-    assert code == 5
-    assert out == ""
-    assert "no such SQLite file" in err
-    assert not path.exists()
 
 
 def test_refused_connection_is_exit_5_with_the_password_masked() -> None:

@@ -25,9 +25,9 @@ Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
 
 
 def _sql(url: str, sql: str, params: dict[str, Any] | None = None) -> None:
-    from braindump_cli.airflow._db import connection
+    from braindump_cli.airflow._db import connect
 
-    with connection(url, write=True) as conn:
+    with connect(url, write=True) as conn:
         from sqlalchemy import text
 
         conn.execute(text(sql), params or {})
@@ -84,7 +84,7 @@ def test_archive_header_has_revision_types_and_a_trailer(populated_db: Populated
     with gzip.open(archive, "rt", encoding="utf-8") as fh:
         lines = [json.loads(line) for line in fh]
     header, trailer = lines[0], lines[-1]
-    assert header["bd_archive"] == 1
+    assert header["bd_archive"] == 2
     assert header["dag_ids"] == ["victim"]
     assert header["alembic_revision"] == "d2f4e1b3c5a7"
     assert header["dialect"] == "sqlite"

@@ -21,16 +21,11 @@ from braindump_cli.airflow.archive import (
     iter_sections,
     read_header,
 )
-from braindump_cli.airflow.dags_folder import resolve_dags_folder
-from braindump_cli.airflow.delete import (
-    _from_setting,
-    _seeds,
-    build_branches,
-    default_archive_path,
-    delete_order,
-    escape_like,
-)
+from braindump_cli.airflow.delete import default_archive_path
+from braindump_cli.airflow.delete.selection import build_branches, delete_order, escape_like, seeds_of
+from braindump_cli.airflow.delete.statements import _from_setting
 from braindump_cli.errors import BdError, UsageError
+from braindump_cli.settings import resolve_dags_folder
 
 
 def _table(name: str, columns: tuple[str, ...], *fks: tuple[tuple[str, ...], str, tuple[str, ...]]) -> TableInfo:
@@ -96,7 +91,7 @@ def test_delete_order_survives_a_cycle() -> None:
 
 
 def test_branches_follow_keys_and_skip_redundant_dag_id_seeds() -> None:
-    seeds = _seeds(AIRFLOW3_LIKE, keep_logs=False, has_files=False, has_pairs=False)
+    seeds = seeds_of(AIRFLOW3_LIKE, keep_logs=False, has_files=False, has_pairs=False)
     assert set(seeds) == {"dag", "dag_version", "dag_run", "task_instance", "xcom", "log", "adrq"}
     branches = build_branches(AIRFLOW3_LIKE, seeds)
     assert "dag_bundle" not in branches
@@ -113,7 +108,7 @@ def test_branches_follow_keys_and_skip_redundant_dag_id_seeds() -> None:
     assert ti[1].fk.referred_table == "dag_version"
     assert [b.kind for b in branches["adrq"]] == ["seed"]
     assert branches["adrq"][0].column == "target_dag_id"
-    assert "log" not in _seeds(AIRFLOW3_LIKE, keep_logs=True, has_files=False, has_pairs=False)
+    assert "log" not in seeds_of(AIRFLOW3_LIKE, keep_logs=True, has_files=False, has_pairs=False)
 
 
 def test_default_archive_path_is_safe_for_any_id(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +88,18 @@ def pod_ready(pod: dict[str, Any]) -> bool:
     status = pod.get("status") or {}
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status.get("conditions") or [])
     return status.get("phase") == "Running" and ready and not pod["metadata"].get("deletionTimestamp")
+
+
+def rolled_out(api: KubeApi, ns: str, name: str, replicas: int, pod_check: Callable[[dict[str, Any]], bool]) -> bool:
+    """The StatefulSet controller finished its rolling update: every Pod is new, Ready and passes `pod_check`."""
+    status = sts_of(api, ns, name).get("status") or {}
+    pods = pods_of(api, ns, name)
+    return (
+        status.get("updateRevision") == status.get("currentRevision")
+        and status.get("updatedReplicas") == replicas
+        and len(pods) == replicas
+        and all(pod_ready(p) and pod_check(p) for p in pods)
+    )
 
 
 def job_is(api: KubeApi, ns: str, name: str, state: str) -> dict[str, Any] | None:
@@ -206,7 +218,9 @@ def test_update_replicas_and_port(api: KubeApi, ns: str) -> None:
         lambda: (d := phase_is(api, ns, "pg1", "Ready")) and d["status"]["readyReplicas"] == 3 and d,
         timeout=SLOW,
     )
-    assert sum(pod_ready(p) for p in pods_of(api, ns, "pg1")) == 3
+    port = lambda p: p["spec"]["containers"][0]["ports"][0]["containerPort"] == 5433  # noqa: E731
+    wait_for("the Pods rolled to port 5433", lambda: rolled_out(api, ns, "pg1", 3, port), timeout=SLOW)
+    wait_for("Ready with 3", lambda: (d := phase_is(api, ns, "pg1", "Ready")) and d["status"]["readyReplicas"] == 3)
 
 
 def test_image_upgrade_runs_a_job_before_the_statefulset_rolls(api: KubeApi, ns: str) -> None:
@@ -217,18 +231,10 @@ def test_image_upgrade_runs_a_job_before_the_statefulset_rolls(api: KubeApi, ns:
     wait_for("upgrade Job Complete", lambda: job_is(api, ns, "pg1-upgrade-16-2-0", "complete"), timeout=SLOW)
     wait_for("rolled", lambda: container(sts_of(api, ns, "pg1"))["image"] == "postgres:16.2", timeout=SLOW)
 
-    def rolled_out() -> bool:
-        sts = sts_of(api, ns, "pg1")
-        status = sts["status"]
-        pods = pods_of(api, ns, "pg1")
-        return (
-            status.get("updateRevision") == status.get("currentRevision")
-            and status.get("updatedReplicas") == 3
-            and len(pods) == 3
-            and all(pod_ready(p) and p["spec"]["containers"][0]["image"] == "postgres:16.2" for p in pods)
-        )
-
-    wait_for("every Pod replaced by the StatefulSet controller", rolled_out, timeout=SLOW)
+    image = lambda p: p["spec"]["containers"][0]["image"] == "postgres:16.2"  # noqa: E731
+    wait_for(
+        "every Pod replaced by the StatefulSet controller", lambda: rolled_out(api, ns, "pg1", 3, image), timeout=SLOW
+    )
     db = wait_for("Ready on 16.2", lambda: phase_is(api, ns, "pg1", "Ready"), timeout=SLOW)
     assert db["status"]["currentImage"] == "postgres:16.2"
     order = event_order(api, ns, "pg1")

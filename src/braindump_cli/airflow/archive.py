@@ -4,7 +4,11 @@ Layout, one JSON document per line:
 
 * header: `{"bd_archive": 1, "kind": "airflow-dag", "dag_ids": [...], "created": ISO, "dialect": ...,
   "alembic_revision": ..., "tables": {name: {"columns": [...], "types": [...], "primary_key": [...]}}}`
-* per table, a section line `{"table": name, "columns": [...]}` then one JSON array per row;
+* per table, a section line `{"table": name, "columns": [...]}` then one JSON array per row; since
+  format 2 a section may say `"rows": "pg-copy"`: its rows are PostgreSQL's COPY text lines
+  (tab-separated, `\\N` for NULL, backslash escapes), exactly as the server sent them, which spares
+  the server the JSON encoding (the archive's main cost);
+* a section may repeat a table (a batched delete writes one per batch);
 * trailer: `{"end": true, "counts": {table: rows}}`; an archive without it is incomplete.
 
 Values that JSON cannot carry are tagged: `{"$b": base64}` for bytes, `{"$s": text}` for values
@@ -22,6 +26,7 @@ import gzip
 import json
 import os
 import queue
+import re
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -30,8 +35,11 @@ from typing import IO, Any
 
 from braindump_cli.errors import BdError, UsageError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+"""Format 1: JSON rows only (bd before batched deletes); restore reads both."""
 KIND = "airflow-dag"
+PG_COPY = "pg-copy"
 
 
 def encode_value(value: Any) -> Any:
@@ -72,17 +80,29 @@ def _dumps(obj: Any) -> str:
     return _encoder.encode(obj)
 
 
-class CopySink:
-    """A file-like target for psycopg2's `copy_expert`: COPY text rows in, unescaped 1 MiB chunks out.
+def encode_row(row: Sequence[Any]) -> str:
+    """One archived row: a JSON array, values that JSON cannot carry tagged (see encode_value)."""
+    return _encoder.encode(list(row))
 
-    The rows are JSON arrays, which escape every control character themselves, so the only COPY
-    escape they can carry is a doubled backslash; anything else is refused rather than guessed.
+
+def encode_doc(doc: dict[str, Any]) -> str:
+    """A header, section or trailer line."""
+    return _encoder.encode(doc)
+
+
+class CopySink:
+    """A file-like target for psycopg2's `copy_expert`: COPY text rows in, 1 MiB chunks of whole rows out.
+
+    `raw`: the rows go to the archive as COPY sent them (format 2's `pg-copy` sections). Otherwise each
+    row is one JSON array, which escapes every control character itself, so the only COPY escape it
+    can carry is a doubled backslash, undone here; anything else is refused rather than guessed.
     """
 
     _CHUNK = 1 << 20
 
-    def __init__(self, put: Callable[[bytes], None]) -> None:
+    def __init__(self, put: Callable[[bytes], None], *, raw: bool = False) -> None:
         self._put = put
+        self._raw = raw
         self._pending = bytearray()
         self.rows = 0
 
@@ -100,7 +120,7 @@ class CopySink:
             raise BdError("COPY output ended inside a row")
         block = bytes(self._pending[:end])
         del self._pending[:end]
-        if b"\\" in block:
+        if not self._raw and b"\\" in block:
             block = block.replace(b"\\\\", b"\x00")
             if b"\\" in block:
                 raise BdError("COPY output holds an escape a JSON row cannot produce")
@@ -179,15 +199,21 @@ class ArchiveWriter:
         self.counts[table] = self.counts.get(table, 0) + rows
         return rows
 
-    def write_copy_rows(self, table: str, columns: Sequence[str], copy: Callable[[CopySink], None]) -> int:
+    def write_copy_rows(
+        self, table: str, columns: Sequence[str], copy: Callable[[CopySink], None], *, text_rows: bool = False
+    ) -> int:
         """Rows a PostgreSQL `COPY (...) TO STDOUT` (text format) sends to the sink `copy` is handed.
 
-        Each row must be one JSON array; COPY's escaping is undone on whole lines and the bytes go
-        to the compressor without Python touching each row.
+        `text_rows`: the rows are the table's columns, kept as COPY text (a `pg-copy` section). Else
+        each row must be one JSON array, and COPY's escaping is undone on whole lines. Either way the
+        bytes go to the compressor without Python touching each row.
         """
-        self._write_line(_dumps({"table": table, "columns": list(columns)}))
+        section: dict[str, Any] = {"table": table, "columns": list(columns)}
+        if text_rows:
+            section["rows"] = PG_COPY
+        self._write_line(_dumps(section))
         self._flush_buf()
-        sink = CopySink(self._put)
+        sink = CopySink(self._put, raw=text_rows)
         copy(sink)
         sink.close()
         return self._counted(table, sink.rows)
@@ -245,6 +271,8 @@ class ArchiveHeader:
 class Section:
     table: str
     columns: tuple[str, ...]
+    rows: str = "json"
+    """`json` (JSON arrays) or `pg-copy` (PostgreSQL COPY text lines)."""
 
 
 def _open_lines(path: Path) -> Iterator[str]:
@@ -268,7 +296,7 @@ def read_header(path: Path) -> ArchiveHeader:
         first = json.loads(next(lines))
     except (StopIteration, ValueError) as e:
         raise UsageError(f"{path} is not a bd archive") from e
-    if first.get("bd_archive") != FORMAT_VERSION or first.get("kind") != KIND:
+    if first.get("bd_archive") not in READABLE_VERSIONS or first.get("kind") != KIND:
         raise UsageError(f"{path} is not a bd airflow archive (format {first.get('bd_archive')})")
     last = None
     for line in lines:
@@ -290,22 +318,50 @@ def decode_row(line: str) -> list[Any]:
     return [decode_value(v) for v in json.loads(line)]
 
 
+_COPY_ESCAPES = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_COPY_ESCAPE = re.compile(r"\\(?:([0-7]{1,3})|x([0-9A-Fa-f]{1,2})|(.))", re.S)
+
+
+def _copy_unescape(m: re.Match[str]) -> str:
+    octal, hexa, char = m.groups()
+    if octal is not None:
+        return chr(int(octal, 8))
+    if hexa is not None:
+        return chr(int(hexa, 16))
+    return _COPY_ESCAPES.get(char, char)
+
+
+def decode_copy_text(line: str) -> list[Any]:
+    """One row of PostgreSQL's COPY text format: tab-separated fields, `\\N` for NULL, backslash escapes.
+    Every value comes back as the server's text for it, which PostgreSQL parses back on INSERT."""
+    fields = line.rstrip("\n").split("\t")
+    return [None if f == "\\N" else _COPY_ESCAPE.sub(_copy_unescape, f) if "\\" in f else f for f in fields]
+
+
+def row_decoder(section: Section) -> Callable[[str], list[Any]]:
+    return decode_copy_text if section.rows == PG_COPY else decode_row
+
+
 def iter_sections(path: Path) -> Iterator[tuple[Section, Iterator[list[Any]]]]:
     """(section, rows) in file order; each rows iterator must be consumed before the next section."""
     for section, lines in iter_raw_sections(path):
-        yield section, (decode_row(line) for line in lines)
+        decode = row_decoder(section)
+        yield section, (decode(line) for line in lines)
 
 
 def iter_raw_sections(path: Path) -> Iterator[tuple[Section, Iterator[str]]]:
-    """Like iter_sections, with each row as its JSON text line."""
+    """Like iter_sections, with each row as its text line (a JSON array, or a COPY text line)."""
     lines = _open_lines(path)
     next(lines)  # header
     pending: str | None = None
+    copy_rows = False
 
     def rows() -> Iterator[str]:
         nonlocal pending
         for line in lines:
-            if line.startswith("["):
+            # A JSON row is an array; a COPY row holds a tab between its columns, which bd's own JSON
+            # lines (sections, trailer) never do: JSON escapes it.
+            if ("\t" in line) if copy_rows else line.startswith("["):
                 yield line
             else:
                 pending = line
@@ -317,7 +373,8 @@ def iter_raw_sections(path: Path) -> Iterator[tuple[Section, Iterator[str]]]:
         doc = json.loads(line)
         if doc.get("end"):
             return
-        section = Section(table=doc["table"], columns=tuple(doc["columns"]))
+        section = Section(table=doc["table"], columns=tuple(doc["columns"]), rows=str(doc.get("rows", "json")))
+        copy_rows = section.rows == PG_COPY
         pending = None
         yield section, rows()
         line = pending

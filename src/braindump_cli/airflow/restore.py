@@ -11,14 +11,22 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-from braindump_cli.airflow._db import Schema, connection, quote, reflect_schema
-from braindump_cli.airflow.archive import decode_row, iter_raw_sections, read_header
-from braindump_cli.airflow.delete import PROGRESS_ROWS, delete_order
+from braindump_cli.airflow._db import RowConflict, Schema, connect, insert_rows, quote, reflect_schema, sql
+from braindump_cli.airflow.archive import (
+    PG_COPY,
+    decode_copy_text,
+    decode_row,
+    encode_row,
+    iter_raw_sections,
+    read_header,
+)
+from braindump_cli.airflow.delete.apply import PROGRESS_ROWS
+from braindump_cli.airflow.delete.selection import delete_order
 from braindump_cli.errors import RefusedError, UsageError
 from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from braindump_cli.airflow._db import Connection, Target
 
 BATCH = 1000
 ON_CONFLICT = ("fail", "skip")
@@ -52,6 +60,8 @@ class _Spool:
                     path = directory / f"{len(handles)}.jsonl.gz"
                     self.files[section.table] = path
                     handle = handles[section.table] = gzip.open(path, "wt", encoding="utf-8", compresslevel=1)  # noqa: SIM115 - closed in finally
+                if section.rows == PG_COPY:  # spooled as JSON rows, like every other section
+                    lines = (encode_row(decode_copy_text(line)) + "\n" for line in lines)
                 for line in lines:
                     handle.write(line)
         finally:
@@ -85,14 +95,14 @@ def _check_schema(schema: Schema, tables: dict[str, dict[str, Any]], counts: dic
 
 
 def restore_dag(
-    url: str,
+    target: Target,
     archive: Path,
     *,
     on_conflict: str = "fail",
     ignore_revision: bool = False,
     progress: Progress = no_progress,
 ) -> RestoreResult:
-    """Insert every row of `archive` into the database at `url`; all or nothing.
+    """Insert every row of `archive` into the database at `target`; all or nothing.
 
     on_conflict="fail" rolls everything back at the first row the database rejects (an existing key);
     "skip" leaves such rows out and counts them.
@@ -102,7 +112,7 @@ def restore_dag(
     header = read_header(archive)
     restored: dict[str, int] = {}
     skipped: dict[str, int] = {}
-    with connection(url, write=True) as conn:
+    with connect(target, write=True) as conn:
         schema = reflect_schema(conn)
         if header.revision != schema.revision and not ignore_revision:
             raise RefusedError(
@@ -148,41 +158,32 @@ def _batches(rows: Iterator[list[Any]], size: int) -> Iterator[list[list[Any]]]:
 def _insert(
     conn: Connection, table: str, columns: Sequence[str], rows: Iterator[list[Any]], *, on_conflict: str
 ) -> tuple[int, int]:
-    from sqlalchemy import column, insert
-    from sqlalchemy import table as sa_table
-    from sqlalchemy.exc import IntegrityError
-
-    target = sa_table(table, *(column(c) for c in columns))
-    stmt = insert(target)
     n = skipped = 0
     for batch in _batches(rows, BATCH):
         values = [dict(zip(columns, r, strict=False)) for r in batch]
         if on_conflict == "fail":
             try:
-                conn.execute(stmt, values)
-            except IntegrityError as e:
-                raise _conflict(table, e) from e
+                insert_rows(conn, table, columns, values)
+            except RowConflict as e:
+                raise _conflict(table, e.detail) from e
             n += len(values)
             continue
         try:
             with conn.begin_nested():
-                conn.execute(stmt, values)
+                insert_rows(conn, table, columns, values)
             n += len(values)
-        except IntegrityError:
+        except RowConflict:
             for value in values:
                 try:
                     with conn.begin_nested():
-                        conn.execute(stmt, value)
+                        insert_rows(conn, table, columns, [value])
                     n += 1
-                except IntegrityError:
+                except RowConflict:
                     skipped += 1
     return n, skipped
 
 
-def _conflict(table: str, e: Exception) -> RefusedError:
-    from braindump_cli.airflow._db import _first_line
-
-    detail = _first_line(e)
+def _conflict(table: str, detail: str) -> RefusedError:
     if "foreign key" in detail.lower():
         return RefusedError(
             f"restoring {table} needs a row the database lacks ({detail}); nothing was restored",
@@ -197,20 +198,18 @@ def _conflict(table: str, e: Exception) -> RefusedError:
 
 def _bump_sequences(conn: Connection, schema: Schema, tables: Sequence[str]) -> None:
     """Move serial sequences past restored ids, so the next insert does not collide with them."""
-    from sqlalchemy import text
-
     for table in tables:
         pk = schema.tables[table].primary_key
         if len(pk) != 1:
             continue
-        seq = conn.execute(text("SELECT pg_get_serial_sequence(:t, :c)"), {"t": quote(conn, table), "c": pk[0]})
+        seq = conn.execute(sql("SELECT pg_get_serial_sequence(:t, :c)"), {"t": quote(conn, table), "c": pk[0]})
         name = seq.scalar()
         if not name:
             continue
         col, qt = quote(conn, pk[0]), quote(conn, table)
         with contextlib.suppress(Exception), conn.begin_nested():
             conn.execute(
-                text(
+                sql(
                     f"SELECT setval(CAST(:s AS regclass), m) FROM (SELECT MAX({col}) AS m FROM {qt}) x "
                     "WHERE m > COALESCE(pg_sequence_last_value(CAST(:s AS regclass)), 0)"
                 ),

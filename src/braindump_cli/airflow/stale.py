@@ -13,13 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from braindump_cli.airflow.checkdb import connect
+from braindump_cli.airflow._db import column_names, connect, quote, sql, table_names
 from braindump_cli.errors import RefusedError, UsageError
 from braindump_cli.settings import AirflowDbSettings
 
 if TYPE_CHECKING:
-    from sqlalchemy import Table
-    from sqlalchemy.engine import Connection
+    from braindump_cli.airflow._db import Connection
 
 SCHEMA_VERSION = 1
 IMPORT_ERROR_TABLES = ("import_error", "parse_import_error")
@@ -64,54 +63,56 @@ class StaleDagsReport:
     schema_version: int = field(default=SCHEMA_VERSION)
 
 
-def reflect_dag_table(conn: Connection) -> Table:
-    from sqlalchemy import MetaData, Table, inspect
-    from sqlalchemy.exc import NoSuchTableError
+@dataclass(frozen=True)
+class DagTable:
+    """The columns of this schema's dag table, and how it marks a DAG active."""
 
-    if not inspect(conn).has_table("dag"):
+    columns: tuple[str, ...]
+    active_column: str
+    """`is_active` (1.10, 2.x; true = active) or `is_stale` (3.x; false = active)."""
+
+    @property
+    def active_value(self) -> bool:
+        return self.active_column == "is_active"
+
+    def active_sql(self, conn: Connection) -> str:
+        """The SQL condition "active", comparing with the bound value `:active`."""
+        return f"{quote(conn, self.active_column)} = :active"
+
+
+def reflect_dag_table(conn: Connection) -> DagTable:
+    if "dag" not in table_names(conn):
         raise UsageError(
             "the database has no dag table: not an Airflow metadata DB",
             hint="check --conn; `bd airflow check-db` shows what the DB holds",
         )
-    try:
-        return Table("dag", MetaData(), autoload_with=conn)
-    except NoSuchTableError as e:  # pragma: no cover - raced with a DROP
-        raise UsageError("the dag table disappeared while reading it") from e
-
-
-def active_clause(dag: Table) -> tuple[str, Any]:
-    """(column name, SQL condition meaning "active") for this schema's dag table."""
-    from sqlalchemy import false, true
-
-    if "is_stale" in dag.c:
-        return "is_stale", dag.c.is_stale == false()
-    if "is_active" in dag.c:
-        return "is_active", dag.c.is_active == true()
+    columns = column_names(conn, "dag")
+    if "is_stale" in columns:
+        return DagTable(columns, "is_stale")
+    if "is_active" in columns:
+        return DagTable(columns, "is_active")
     raise UsageError("the dag table has neither is_active nor is_stale: an Airflow schema bd does not know")
 
 
-def active_dags(conn: Connection, dag: Table | None = None) -> list[ActiveDag]:
-    from sqlalchemy import select
-
+def active_dags(conn: Connection, dag: DagTable | None = None) -> list[ActiveDag]:
     dag = dag if dag is not None else reflect_dag_table(conn)
-    _, condition = active_clause(dag)
-    bundle = dag.c.bundle_name if "bundle_name" in dag.c else None
-    cols = [dag.c.dag_id, dag.c.fileloc] + ([bundle] if bundle is not None else [])
-    rows = conn.execute(select(*cols).where(condition).order_by(dag.c.dag_id)).all()
-    return [ActiveDag(str(r[0]), r[1], r[2] if bundle is not None else None) for r in rows]
+    bundle = "bundle_name" in dag.columns
+    cols = ", ".join(quote(conn, c) for c in ("dag_id", "fileloc", *(("bundle_name",) if bundle else ())))
+    stmt = f"SELECT {cols} FROM {quote(conn, 'dag')} WHERE {dag.active_sql(conn)} ORDER BY {quote(conn, 'dag_id')}"
+    rows = conn.execute(sql(stmt), {"active": dag.active_value}).all()
+    return [ActiveDag(str(r[0]), r[1], r[2] if bundle else None) for r in rows]
 
 
 def import_errors(conn: Connection) -> tuple[str | None, list[ImportErrorRow]]:
     """The rows of the import-error table, whatever this version calls it (None: no such table)."""
-    from sqlalchemy import MetaData, Table, inspect, select
-
-    names = set(inspect(conn).get_table_names())
+    names = table_names(conn)
     name = next((n for n in IMPORT_ERROR_TABLES if n in names), None)
     if name is None:
         return None, []
-    table = Table(name, MetaData(), autoload_with=conn)
-    cols = [c for c in ("filename", "timestamp", "stacktrace", "bundle_name") if c in table.c]
-    rows = conn.execute(select(*(table.c[c] for c in cols))).mappings().all()
+    present = column_names(conn, name)
+    cols = [c for c in ("filename", "timestamp", "stacktrace", "bundle_name") if c in present]
+    stmt = f"SELECT {', '.join(quote(conn, c) for c in cols)} FROM {quote(conn, name)}"
+    rows = conn.execute(sql(stmt)).mappings().all()
     out = []
     for row in rows:
         trace = str(row.get("stacktrace") or "")
@@ -119,13 +120,23 @@ def import_errors(conn: Connection) -> tuple[str | None, list[ImportErrorRow]]:
         out.append(
             ImportErrorRow(
                 filename=row.get("filename"),
-                timestamp=row.get("timestamp"),
+                timestamp=_timestamp(row.get("timestamp")),
                 error=lines[-1] if lines else "",
                 bundle_name=row.get("bundle_name"),
             )
         )
     out.sort(key=lambda r: (r.filename or "", r.error))
     return name, out
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """PostgreSQL timestamps arrive as the server's text (the adapter reads them raw); SQLite's as text too."""
+    if value is None or isinstance(value, dt.datetime):
+        return value
+    try:
+        return dt.datetime.fromisoformat(str(value).replace(" ", "T"))
+    except ValueError:
+        return None
 
 
 def file_exists(fileloc: str) -> bool:
@@ -167,11 +178,9 @@ def stale_dags(
     `confirm(stale)` is called before changing anything (it raises to abort). When every active DAG
     looks stale, bd is most likely not running where the DAG files are: refused unless `force`.
     """
-    from sqlalchemy import and_, update
-
-    with connect(settings, timeout=timeout) as conn:
+    with connect(settings, timeout=timeout, statement_timeout=timeout) as conn:
         dag = reflect_dag_table(conn)
-        column, condition = active_clause(dag)
+        column = dag.active_column
         active = active_dags(conn, dag)
         conn.rollback()
         stale = _find_stale(active)
@@ -186,29 +195,28 @@ def stale_dags(
             confirm(stale)
         # Re-check right before writing: a file that came back in the meantime is left alone.
         still = [s for s in stale if not s.fileloc or not file_exists(s.fileloc)]
-        done: list[str] = []
-        flip = {column: column == "is_stale"}
         with conn.begin():
-            ids = [s.dag_id for s in still]
-            for start in range(0, len(ids), _CHUNK):
-                chunk = ids[start : start + _CHUNK]
-                stmt = update(dag).where(and_(dag.c.dag_id.in_(chunk), condition)).values(**flip)
-                stmt = stmt.returning(dag.c.dag_id) if conn.dialect.update_returning else stmt
-                result = conn.execute(stmt)
-                if conn.dialect.update_returning:
-                    done += [str(r[0]) for r in result]
-                elif result.rowcount == len(chunk):
-                    done += chunk
-                else:  # pragma: no cover - MySQL without RETURNING and a concurrent change
-                    done += _still_inactive(conn, dag, chunk, condition)
+            done = _deactivate(conn, dag, [s.dag_id for s in still])
         skipped = tuple(sorted(set(s.dag_id for s in stale) - set(done)))
         return StaleDagsReport(
             settings.display_url, column, len(active), tuple(stale), False, tuple(sorted(done)), skipped
         )
 
 
-def _still_inactive(conn: Connection, dag: Table, chunk: Sequence[str], condition: Any) -> list[str]:
-    from sqlalchemy import and_, not_, select
-
-    rows = conn.execute(select(dag.c.dag_id).where(and_(dag.c.dag_id.in_(chunk), not_(condition)))).all()
-    return [str(r[0]) for r in rows]
+def _deactivate(conn: Connection, dag: DagTable, ids: Sequence[str]) -> list[str]:
+    """Flip each still-active DAG of `ids` to inactive; the ids this run flipped."""
+    done: list[str] = []
+    qd, col = quote(conn, "dag"), quote(conn, dag.active_column)
+    where = f"{quote(conn, 'dag_id')} IN :ids AND {dag.active_sql(conn)}"
+    for start in range(0, len(ids), _CHUNK):
+        chunk = list(ids[start : start + _CHUNK])
+        values = {"ids": chunk, "active": dag.active_value, "inactive": not dag.active_value}
+        # Which rows are still active, locked, then flipped: what this run changed, on every backend.
+        lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
+        found = conn.execute(
+            sql(f"SELECT {quote(conn, 'dag_id')} FROM {qd} WHERE {where}{lock}", lists=["ids"]), values
+        )
+        flipped = [str(r[0]) for r in found]
+        conn.execute(sql(f"UPDATE {qd} SET {col} = :inactive WHERE {where}", lists=["ids"]), values)
+        done += flipped
+    return done

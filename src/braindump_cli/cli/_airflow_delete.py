@@ -9,9 +9,30 @@ from typing import Annotated, Any
 
 import typer
 
+from braindump_cli.cli._airflow_diagnose import DagsFolderOpt
 from braindump_cli.cli._options import ConnOpt, DryRunOpt, YesOpt, airflow_db, confirm
 from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info, render_table, warn
 from braindump_cli.errors import UsageError
+
+# Defaults of the server-side guards of delete-dag (docs/airflow.md): short enough that a delete never
+# queues the scheduler behind it for long, long enough for a busy server.
+DEFAULT_LOCK_TIMEOUT = 10.0
+DEFAULT_STATEMENT_TIMEOUT = 600.0
+LockTimeoutOpt = Annotated[
+    float, typer.Option("--lock-timeout", min=0, help="Seconds a statement may wait for a lock (0: server's setting).")
+]
+StatementTimeoutOpt = Annotated[
+    float, typer.Option("--statement-timeout", min=0, help="Seconds one statement may run (0: the server's setting).")
+]
+ArchiveOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive",
+        help="Archive file for the deleted rows (default: bd-archive-<dag>-<utc>.jsonl.gz in the current directory).",
+        show_default=False,
+    ),
+]
+NoArchiveOpt = Annotated[bool, typer.Option("--no-archive", help="Delete without keeping an archive.")]
 
 
 class OnConflict(str, enum.Enum):
@@ -19,30 +40,28 @@ class OnConflict(str, enum.Enum):
     skip = "skip"
 
 
-def _deleted_table(data: Any) -> None:
+def deleted_rows_table(data: Any, title: str) -> None:
+    """Rows per table of a delete or prune result, a total, and how to undo it."""
     rows = [{"table": t, "rows": n} for t, n in data.deleted.items()]
     rows.append({"table": "total", "rows": data.total})
-    verb = "would delete" if data.dry_run else "deleted"
-    render_table(rows, [("table", "table"), ("rows", "rows")], title=f"{verb}: {', '.join(data.dag_ids)}")
+    render_table(rows, [("table", "table"), ("rows", "rows")], title=title)
     if data.archive:
         info(f"archive: {data.archive}  (undo: bd airflow restore-dag {data.archive})")
 
 
+def _deleted_table(data: Any) -> None:
+    deleted_rows_table(data, f"{'would delete' if data.dry_run else 'deleted'}: {', '.join(data.dag_ids)}")
+
+
 def delete_dag(
-    dag_ids: Annotated[list[str], typer.Argument(help="DAG id(s) to delete (exact ids, never patterns).")],
+    dag_ids: Annotated[
+        list[str] | None, typer.Argument(help="DAG id(s) to delete (exact ids, never patterns).", show_default=False)
+    ] = None,
     conn: ConnOpt = None,
     dry_run: DryRunOpt = False,
     yes: YesOpt = False,
-    archive: Annotated[
-        Path | None,
-        typer.Option(
-            "--archive",
-            help="Archive file for the deleted rows (default: bd-archive-<dag>-<utc>.jsonl.gz in the current "
-            "directory).",
-            show_default=False,
-        ),
-    ] = None,
-    no_archive: Annotated[bool, typer.Option("--no-archive", help="Delete without keeping an archive.")] = False,
+    archive: ArchiveOpt = None,
+    no_archive: NoArchiveOpt = False,
     keep_logs: Annotated[bool, typer.Option("--keep-logs", help="Keep the DAG's rows in the `log` table.")] = False,
     include_subdags: Annotated[
         bool, typer.Option("--include-subdags", help="Also delete DAGs named `<id>.<child>` (1.10 subdags).")
@@ -51,27 +70,52 @@ def delete_dag(
         bool,
         typer.Option("--force", help="Delete even with running/queued task instances or the DAG file still present."),
     ] = False,
-    dags_folder: Annotated[
-        Path | None,
+    dags_folder: DagsFolderOpt = None,
+    batch_size: Annotated[
+        int | None,
         typer.Option(
-            "--dags-folder",
-            help="Where the scheduler reads DAG files (else AIRFLOW__CORE__DAGS_FOLDER, airflow.cfg, "
-            "$AIRFLOW_HOME/dags).",
+            "--batch-size",
+            min=1,
+            help="Delete in transactions of at most N rows each (DAG paused first; resumable with --resume).",
             show_default=False,
         ),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish the interrupted batched delete that wrote this archive.", show_default=False
+        ),
+    ] = None,
+    lock_timeout: Annotated[
+        float,
+        typer.Option(
+            "--lock-timeout", min=0, help="Seconds a statement may wait for a lock (0: the server's setting)."
+        ),
+    ] = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: Annotated[
+        float,
+        typer.Option("--statement-timeout", min=0, help="Seconds one statement may run (0: the server's setting)."),
+    ] = DEFAULT_STATEMENT_TIMEOUT,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
-    """Delete every metadata row of a DAG in one transaction, archived first so it can be undone.
+    """Delete every metadata row of a DAG in one transaction (or in batches), archived first so it can be undone.
 
     Example: bd airflow delete-dag old_etl --dry-run
     """
-    from braindump_cli.airflow import delete as lib
-    from braindump_cli.airflow.dags_folder import resolve_dags_folder
+    from braindump_cli.airflow._db import Guards
 
+    guards = Guards(lock_timeout or None, statement_timeout or None)
+    if resume is not None:
+        _resume(resume, conn=conn, dag_ids=dag_ids or [], yes=yes, batch_size=batch_size, guards=guards, output=output)
+        return
+    if not dag_ids:
+        raise UsageError("no DAG id given", hint="bd airflow delete-dag DAG_ID (or --resume ARCHIVE)")
     if archive is not None and no_archive:
         raise UsageError("--archive and --no-archive exclude each other", hint="pass only one of them")
-    url = airflow_db(conn).url
+    from braindump_cli.airflow import delete as lib
+    from braindump_cli.settings import resolve_dags_folder
+
+    url = airflow_db(conn)
     folder = resolve_dags_folder(dags_folder)
     options: dict[str, Any] = {
         "keep_logs": keep_logs,
@@ -80,16 +124,14 @@ def delete_dag(
     }
     shown: set[str] = set()
     if dry_run or not yes:
-        plan = lib.plan_dag_delete(url, dag_ids, **options)
+        plan = lib.plan_dag_delete(url, dag_ids, batch_size=batch_size, **options)
         shown.update(plan.warnings)
         for w in plan.warnings:
             warn(w + ("" if force else " (delete-dag will refuse without --force)"))
         if dry_run:
             emit(plan, output, table=_deleted_table, jsonl_rows=_jsonl)
             return
-        if not yes and sys.stdin.isatty():
-            info(f"{plan.total} rows in {len(plan.deleted)} tables (bd airflow delete-dag --dry-run lists them)")
-        confirm(f"Delete {plan.total} rows of {', '.join(dag_ids)}?", yes=yes)
+        _ask(plan, yes=yes)
     target = None if no_archive else (archive or lib.default_archive_path(dag_ids))
 
     def progress(message: str) -> None:
@@ -99,7 +141,29 @@ def delete_dag(
         else:
             info(message)
 
-    result = lib.delete_dag(url, dag_ids, archive=target, force=force, progress=progress, **options)
+    result = lib.delete_dag(
+        url, dag_ids, archive=target, force=force, guards=guards, batch_size=batch_size, progress=progress, **options
+    )
+    emit(result, output, table=_deleted_table, jsonl_rows=_jsonl)
+
+
+def _ask(plan: Any, *, yes: bool) -> None:
+    if not yes and sys.stdin.isatty():
+        info(f"{plan.total} rows in {len(plan.deleted)} tables (bd airflow delete-dag --dry-run lists them)")
+    confirm(f"Delete {plan.total} rows of {', '.join(plan.dag_ids)}?", yes=yes)
+
+
+def _resume(
+    archive: Path, *, conn: str | None, dag_ids: list[str], yes: bool, batch_size: int | None, guards: Any, output: Any
+) -> None:
+    from braindump_cli.airflow.delete.batched import resume_delete
+
+    if dag_ids:
+        raise UsageError(
+            "--resume takes no DAG ids: the archive names them", hint=f"bd airflow delete-dag --resume {archive}"
+        )
+    confirm(f"Finish the interrupted delete of {archive}?", yes=yes)
+    result = resume_delete(airflow_db(conn), archive, batch_size=batch_size, guards=guards, progress=info)
     emit(result, output, table=_deleted_table, jsonl_rows=_jsonl)
 
 
@@ -138,7 +202,7 @@ def restore_dag(
     from braindump_cli.airflow.archive import read_header
     from braindump_cli.airflow.restore import restore_dag as restore
 
-    url = airflow_db(conn).url
+    url = airflow_db(conn)
     header = read_header(archive)
     info(f"{archive}: {sum(header.counts.values())} rows of {', '.join(header.dag_ids)} (revision {header.revision})")
     confirm(f"Restore {sum(header.counts.values())} rows into the database?", yes=yes)

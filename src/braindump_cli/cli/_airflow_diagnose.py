@@ -18,8 +18,9 @@ from braindump_cli.cli.output import OutputFormat, OutputOpt, emit, info, render
 from braindump_cli.errors import BdError, CheckFailedError, UsageError
 
 if TYPE_CHECKING:
-    from braindump_cli.airflow.checkdb import DbCheck
-    from braindump_cli.airflow.diagnose import DoctorReport, FileResult
+    from braindump_cli.airflow.check_db import DbCheck
+    from braindump_cli.airflow.doctor import DoctorReport
+    from braindump_cli.airflow.doctor.dag_files import FileResult
     from braindump_cli.airflow.procs import AirflowProcess, ProcsReport
     from braindump_cli.airflow.stale import StaleDag, StaleDagsReport
 
@@ -81,7 +82,7 @@ def check_db(
 
     Example: bd airflow check-db --conn postgresql://airflow@db.internal/airflow
     """
-    from braindump_cli.airflow.checkdb import check_db as run
+    from braindump_cli.airflow.check_db import check_db as run
 
     report = run(_options.airflow_db(conn), timeout=timeout)
     emit(report, output, table=_check_db_table)
@@ -196,17 +197,17 @@ def procs(
 
     Example: bd airflow procs --kill 4242 --yes
     """
-    from braindump_cli.airflow.diagnose import resolve_dags_folder
+    from braindump_cli.airflow.doctor import existing_dags_folder
     from braindump_cli.airflow.procs import procs as run
 
     folder = dags_folder
     if folder is None:
         try:
-            folder = resolve_dags_folder(None)
+            folder = existing_dags_folder(None)
         except UsageError:
             folder = None  # no DAGs folder here: the age comparison is skipped
     else:
-        folder = resolve_dags_folder(folder)
+        folder = existing_dags_folder(folder)
 
     def ask(targets: Sequence[AirflowProcess]) -> None:
         listed = ", ".join(f"{t.pid} ({t.role})" for t in targets)
@@ -299,7 +300,7 @@ def doctor(
 
     Example: bd airflow doctor --dags-folder ~/airflow/dags --python ~/venvs/airflow/bin/python
     """
-    from braindump_cli.airflow.diagnose import doctor as run
+    from braindump_cli.airflow.doctor import doctor as run
 
     settings = None if no_db else _options.airflow_db(conn)
     report = run(

@@ -16,3 +16,8 @@ _airflow_diagnose.register(app)
 from braindump_cli.cli import _airflow_delete  # noqa: E402
 
 _airflow_delete.register(app)
+
+# prune (issue 11).
+from braindump_cli.cli import _airflow_prune  # noqa: E402
+
+_airflow_prune.register(app)

@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from braindump_cli.airflow._db import Schema, TableInfo, connection, quote, reflect_schema
-from braindump_cli.airflow.delete import _seeds, build_branches, delete_order
+from braindump_cli.airflow._db import Schema, TableInfo, connect, quote, reflect_schema
+from braindump_cli.airflow.delete.selection import build_branches, delete_order, seeds_of
 
 _counter = itertools.count(1000)
 
@@ -88,7 +88,7 @@ class Populator:
         self.schema = schema or reflect_schema(conn)
         self.shape = shape or Shape()
         self.dialect = self.schema.dialect
-        seeds = _seeds(self.schema, keep_logs=False, has_files=True, has_pairs=True)
+        seeds = seeds_of(self.schema, keep_logs=False, has_files=True, has_pairs=True)
         self.seeds = seeds
         self.owned = set(build_branches(self.schema, seeds))
         self.order = list(reversed(delete_order(self.schema, sorted(self.owned))))
@@ -230,7 +230,7 @@ def populate_dags(
 ) -> dict[str, dict[str, int]]:
     """Populate each DAG (in order) in one transaction; returns rows made per DAG per table."""
     out = {}
-    with connection(url, write=True) as conn:
+    with connect(url, write=True) as conn:
         pop = Populator(conn, shape=shape)
         for dag_id in dag_ids:
             made = pop.populate(dag_id, fileloc=(filelocs or {}).get(dag_id))
@@ -251,7 +251,7 @@ def seed_example_dags(url: str, *, progress: Callable[[str], None]) -> dict[str,
         Shape(runs=2, tasks=2, per_table={"log": 2, "xcom": 1, "job": 1, "import_error": 0}),
         filelocs={d: f"{EXAMPLE_DAGS_FOLDER}/{d}.py" for d in EXAMPLE_DAGS},
     )
-    with connection(url, write=True) as conn:
+    with connect(url, write=True) as conn:
         # generic booleans alternate; the examples are plain active, unpaused DAGs
         from sqlalchemy import text
 

@@ -1,0 +1,166 @@
+"""`prune`: delete finished DAG runs older than a date, with everything that hangs off them, restorably.
+
+Which runs: `dag_run` rows in a finished state (`success`, `failed`) whose date (`run_after` in 3.x,
+`execution_date` before) is before `before`, of the named DAGs (all DAGs when none is named), except
+the `keep_last` newest runs of each DAG and any run with a task instance still at work (running,
+queued, scheduled, up for retry or reschedule, deferred, restarting).
+
+Which rows: those runs, every row that references them through a foreign key, transitively, from
+the live schema (task instances, their xcoms, notes, maps, reschedules, history...), and rows that
+name a run by `(dag_id, run_id)` without a foreign key (`log`; in 1.10, where nothing points at
+`dag_run`, by `(dag_id, execution_date)`). The delete machinery is delete-dag's
+(children first, one transaction, the server's guards), and so is the archive: `restore-dag` puts a
+prune back.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from braindump_cli.airflow._db import NO_GUARDS, Guards, Schema, connect, quote, reflect_schema, set_guards, sql
+from braindump_cli.airflow.delete.apply import delete_selection
+from braindump_cli.airflow.delete.selection import Branch, Selection, build_branches, count_rows, delete_order
+from braindump_cli.airflow.delete.statements import archive_header
+from braindump_cli.errors import UsageError
+from braindump_cli.progress import Progress, no_progress
+
+if TYPE_CHECKING:
+    from braindump_cli.airflow._db import Connection, Target
+
+FINISHED_RUN_STATES = ("success", "failed")
+ACTIVE_TI_STATES = ("running", "queued", "scheduled", "up_for_retry", "up_for_reschedule", "deferred", "restarting")
+RUN_DATE_COLUMNS = ("run_after", "execution_date", "logical_date")
+
+
+@dataclass(frozen=True)
+class PruneResult:
+    """Fields are the `-o json` document."""
+
+    before: str
+    keep_last: int
+    dry_run: bool
+    runs: int
+    """Runs pruned (or, with dry_run, that would be)."""
+    dag_ids: tuple[str, ...]
+    deleted: dict[str, int]
+    total: int
+    archive: str | None
+    kept_active: int = 0
+    """Old finished runs left alone because a task instance of theirs is still at work."""
+    batch_size: int | None = field(default=None)
+
+
+def prune(
+    target: Target,
+    *,
+    before: dt.datetime,
+    dag_ids: Sequence[str] = (),
+    keep_last: int = 0,
+    archive: Path | None = None,
+    dry_run: bool = False,
+    guards: Guards = NO_GUARDS,
+    progress: Progress = no_progress,
+) -> PruneResult:
+    """Delete (or with `dry_run` count) the finished runs older than `before`, in one transaction."""
+    if keep_last < 0:
+        raise UsageError("--keep-last must be 0 or more")
+    before = before if before.tzinfo else before.replace(tzinfo=dt.timezone.utc)
+    with connect(target, write=not dry_run) as conn:
+        if not dry_run:
+            set_guards(conn, guards)
+        schema = reflect_schema(conn)
+        runs, kept_active = _runs_to_prune(conn, schema, before=before, dag_ids=dag_ids, keep_last=keep_last)
+        sel = _selection(schema, runs)
+        pruned = tuple(sorted({dag_id for _, dag_id in runs}))
+        if dry_run or not runs:
+            counts = count_rows(conn, sel) if runs else {}
+            return PruneResult(before.isoformat(), keep_last, dry_run, len(runs), pruned, counts,
+                               sum(counts.values()), None, kept_active)  # fmt: skip
+        header = archive_header(sel, prune={"before": before.isoformat(), "keep_last": keep_last, "runs": len(runs)})
+        deleted, path = delete_selection(conn, sel, archive=archive, header=header, progress=progress)
+    return PruneResult(before.isoformat(), keep_last, False, len(runs), pruned, deleted, sum(deleted.values()),
+                       str(path) if path else None, kept_active)  # fmt: skip
+
+
+def _date_column(schema: Schema) -> str:
+    run = schema.tables.get("dag_run")
+    if run is None:
+        raise UsageError("this database has no dag_run table: not an Airflow metadata DB", hint="check --conn")
+    found = next((c for c in RUN_DATE_COLUMNS if run.has(c)), None)
+    if found is None:
+        raise UsageError("dag_run has none of run_after, execution_date, logical_date: a schema bd does not know")
+    return found
+
+
+def as_utc(value: Any) -> dt.datetime | None:
+    """A run date as the driver gave it (datetime, or the server's text on PostgreSQL and SQLite), in UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, dt.datetime):
+        text = str(value).replace(" ", "T")
+        if len(text) > 3 and text[-3] in "+-" and text[-3:].lstrip("+-").isdigit():
+            text += ":00"  # PostgreSQL's "+00"
+        value = dt.datetime.fromisoformat(text)
+    when: dt.datetime = value
+    return when.replace(tzinfo=dt.timezone.utc) if when.tzinfo is None else when.astimezone(dt.timezone.utc)
+
+
+def _runs_to_prune(
+    conn: Connection, schema: Schema, *, before: dt.datetime, dag_ids: Sequence[str], keep_last: int
+) -> tuple[list[tuple[Any, str]], int]:
+    """([(dag_run.id, dag_id)] to prune, how many old finished runs were kept for active task instances)."""
+    date_col = _date_column(schema)
+    q = quote(conn, "dag_run")
+    cols = ", ".join(f"{q}.{quote(conn, c)}" for c in ("id", "dag_id", date_col, "state"))
+    where = f" WHERE {q}.{quote(conn, 'dag_id')} IN :dag_ids" if dag_ids else ""
+    rows = conn.execute(sql(f"SELECT {cols} FROM {q}{where}", lists=["dag_ids"] if dag_ids else []),
+                        {"dag_ids": list(dag_ids)} if dag_ids else {}).all()  # fmt: skip
+    newest: dict[str, list[tuple[dt.datetime, Any]]] = {}
+    for run_id, dag_id, when, _state in rows:
+        newest.setdefault(dag_id, []).append((as_utc(when) or dt.datetime.min.replace(tzinfo=dt.timezone.utc), run_id))
+    kept = {r for runs in newest.values() for _, r in sorted(runs, reverse=True)[:keep_last]}
+    old = [
+        (run_id, dag_id)
+        for run_id, dag_id, when, state in rows
+        if state in FINISHED_RUN_STATES and run_id not in kept and (w := as_utc(when)) is not None and w < before
+    ]
+    busy = _runs_with_active_work(conn, schema)
+    return [r for r in old if r[0] not in busy], sum(1 for r in old if r[0] in busy)
+
+
+def _runs_with_active_work(conn: Connection, schema: Schema) -> set[Any]:
+    ti = schema.tables.get("task_instance")
+    if ti is None or not ti.has("state"):
+        return set()
+    key = "run_id" if ti.has("run_id") else "execution_date"  # 1.10 keys task instances by date
+    r, t = quote(conn, "dag_run"), quote(conn, "task_instance")
+    stmt = (
+        f"SELECT DISTINCT {r}.{quote(conn, 'id')} FROM {r} JOIN {t} ON {t}.{quote(conn, 'dag_id')} = "
+        f"{r}.{quote(conn, 'dag_id')} AND {t}.{quote(conn, key)} = {r}.{quote(conn, key)} "
+        f"WHERE {t}.{quote(conn, 'state')} IN :states"
+    )
+    return {row[0] for row in conn.execute(sql(stmt, lists=["states"]), {"states": list(ACTIVE_TI_STATES)})}
+
+
+def _selection(schema: Schema, runs: Sequence[tuple[Any, str]]) -> Selection:
+    """The runs by id, plus tables that name a run by (dag_id, run_id) without a foreign key to dag_run."""
+    seeds: dict[str, tuple[Branch, ...]] = {"dag_run": (Branch("runs", column="id"),)}
+    run = schema.tables["dag_run"]
+    for name, info in schema.tables.items():
+        linked = any(fk.referred_table == "dag_run" for fk in info.foreign_keys)
+        key = next((c for c in ("run_id", "execution_date") if info.has(c) and run.has(c)), None)
+        if name != "dag_run" and info.has("dag_id") and key is not None and not linked:
+            seeds[name] = (Branch("runkey", column=key),)
+    branches = build_branches(schema, seeds)
+    return Selection(
+        schema=schema,
+        branches=branches,
+        order=delete_order(schema, list(branches)),
+        params={"run_ids": [r[0] for r in runs], "filelocs": []},
+        like_params=(),
+        dag_ids=tuple(sorted({dag_id for _, dag_id in runs})),
+    )
