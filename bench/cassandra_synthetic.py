@@ -14,11 +14,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from tests.cassandra.synthetic import make_synthetic_ring
+
 from bench._timing import interleaved, report
 from braindump_cli.cassandra.consistency import analyze_consistency
 from braindump_cli.cassandra.model import Replication, Ring
 from braindump_cli.cassandra.ring import build_replica_map, build_token_ring, effective_ownership
-from braindump_cli.cassandra.synthetic import make_synthetic_ring
 
 REPEAT = 5
 GOAL_SPEEDUP = 5.0

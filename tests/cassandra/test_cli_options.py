@@ -23,7 +23,7 @@ CONNECTION = [
     "--ssl-key",
     "--ssl-no-verify",
 ]
-COMMANDS = ["ring", "keyspaces", "consistency", "endpoints", "status"]
+COMMANDS = ["ring", "keyspaces", "consistency", "endpoints", "status", "survive", "plan", "capacity"]
 
 runner = CliRunner()
 
@@ -57,3 +57,29 @@ def test_hosts_port_and_timeout_are_used_to_connect() -> None:
     assert result.exit_code == 5, result.stderr
     assert "127.0.0.1:1" in result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["survive", "ks", "--nodes", "2", "--racks", "1"], "give one of --nodes, --racks, --dc"),
+        (["survive", "ks", "--level", "MOST"], "MOST"),
+        (["plan"], "exactly one of --add N, --decommission NODE, --replace NODE"),
+        (["plan", "--add", "1", "--decommission", "10.0.0.1"], "exactly one of"),
+        (["capacity", "--disk-size", "lots"], "cannot read size 'lots'"),
+        (["capacity", "--growth", "fast"], "cannot read growth rate 'fast'"),
+    ],
+)
+def test_bad_input_exits_2_before_connecting(args: list[str], message: str) -> None:
+    # port 1 would refuse: exit 2 proves the input was judged first
+    result = runner.invoke(app, ["cassandra", *args, "--hosts", "127.0.0.1", "--port", "1", "--timeout", "2"])
+    assert result.exit_code == 2, result.stderr
+    assert message in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("command", [["survive", "ks"], ["plan", "--add", "1"], ["capacity"]])
+def test_new_commands_exit_5_when_unreachable(command: list[str]) -> None:
+    result = runner.invoke(app, ["cassandra", *command, "--hosts", "127.0.0.1", "--port", "1", "--timeout", "2"])
+    assert result.exit_code == 5, result.stderr
+    assert "Traceback" not in result.stderr

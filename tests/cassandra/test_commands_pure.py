@@ -7,8 +7,8 @@ import pytest
 from braindump_cli.cassandra.adapter import address_key, parse_replication, quote_identifier
 from braindump_cli.cassandra.commands import consistency_report, keyspace_info, ring_nodes
 from braindump_cli.cassandra.model import Keyspace, Node, Replication, Ring
-from braindump_cli.cassandra.synthetic import make_synthetic_ring
 from braindump_cli.errors import NotFoundError, UsageError
+from tests.cassandra.synthetic import make_synthetic_ring
 
 
 @pytest.mark.parametrize(

@@ -14,9 +14,9 @@ from braindump_cli.cassandra.consistency import (
     required_replicas,
 )
 from braindump_cli.cassandra.model import Node, Replication, Ring
-from braindump_cli.cassandra.synthetic import make_synthetic_ring
 from braindump_cli.errors import NotFoundError, UsageError
 from tests.cassandra import _reference as ref
+from tests.cassandra.synthetic import make_synthetic_ring
 
 
 def _case(seed: int) -> tuple[Ring, Replication, str, list[str]]:

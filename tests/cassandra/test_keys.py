@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 import random
+import struct
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -187,6 +188,8 @@ def test_parse_value(cql: str, text: str, expected: object) -> None:
         ("2024-01-02 05:04:05+02:00", 1704164645000),
         ("2024-01-02 03:04:05", 1704164645000),
         ("2024-01-02", 1704153600000),
+        ("2024-01-02+0200", 1704146400000),  # a zone after the date: midnight at +02:00 (not 02:00 o'clock)
+        ("2024-01-02 03:04:05.1", 1704164645100),
     ],
 )
 def test_timestamp_strings_serialise_to_utc_millis(text: str, millis: int) -> None:
@@ -251,3 +254,107 @@ def test_parse_partition_key_needs_one_value_per_column() -> None:
 def test_sets_of_uuids_are_refused_rather_than_mis_ordered() -> None:
     with pytest.raises(UsageError):
         serialize_value("frozen<set<uuid>>", {uuid.UUID(int=1)})
+
+
+# ---------------------------------------------------------------- literals as the server normalises them
+
+
+@pytest.mark.parametrize(
+    ("cql", "text", "hex_bytes"),
+    [
+        # InetAddress.getByName turns an IPv4-mapped IPv6 address into the IPv4 address: 4 bytes stored
+        ("inet", "::ffff:192.0.2.4", "c0000204"),
+        ("inet", "::FFFF:c000:0204", "c0000204"),
+        ("inet", "[::1]", "00000000000000000000000000000001"),
+        ("inet", "::192.0.2.4", "000000000000000000000000c0000204"),  # IPv4-compatible stays 16 bytes
+        # a tuple field may be null (length -1); trailing fields may be left out
+        ("frozen<tuple<int, int>>", "(9, null)", "0000000400000009ffffffff"),
+        ("frozen<tuple<int, int>>", "(null, 9)", "ffffffff0000000400000009"),
+        ("frozen<tuple<int, int>>", "(9)", "0000000400000009"),
+        (
+            "frozen<tuple<int, frozen<tuple<text, int>>>>",
+            "(1, ('a', NULL))",
+            "0000000400000001" + "00000009" + "0000000161ffffffff",
+        ),
+        # Java number syntax
+        ("int", "+7", "00000007"),
+        ("varint", "-0", "00"),
+        ("double", "1.5d", "3ff8000000000000"),
+        ("double", "0x1.8p1", "4008000000000000"),
+        ("double", "-Infinity", "fff0000000000000"),
+        ("double", "NaN", "7ff8000000000000"),
+        ("float", "1.5f", "3fc00000"),
+        # Float.parseFloat rounds the exact decimal once; float(text) then float32 would give 1.0 (3f800000)
+        ("float", "1.000000059604644775390625000000001", "3f800001"),
+        ("float", "1e-50", "00000000"),
+        ("float", "3.4028235677973366e38", "7f7fffff"),  # just below the tie with infinity: the largest float
+        ("float", "3.40282356779733661637539395458142568448e38", "7f800000"),  # the tie: to even, infinity
+        ("float", "-0.0", "80000000"),
+        ("decimal", "1E+3", "fffffffd01"),
+        ("decimal", "-0.00", "0000000200"),
+        ("decimal", ".5", "0000000105"),
+        ("blob", "0x", ""),
+        # ISO_LOCAL_DATE years outside 1-9999, proleptic Gregorian
+        ("date", "-0001-01-01", "7ff503eb"),
+        ("date", "0000-01-01", "7ff50558"),
+        ("date", "+10000-01-01", "802cc0a1"),
+        ("time", "1:2:3", f"{(3600 + 120 + 3) * 10**9:016x}"),
+        # sets of inet sort by their bytes, 4-byte addresses among 16-byte ones
+        (
+            "frozen<set<inet>>",
+            "{'10.0.0.1', '::1', '::ffff:1.2.3.4'}",
+            "00000003" + "00000010" + "00" * 15 + "01" + "00000004" + "01020304" + "00000004" + "0a000001",
+        ),
+    ],
+)
+def test_literals_normalise_like_the_server(cql: str, text: str, hex_bytes: str) -> None:
+    assert serialize_value(cql, parse_value(cql, text)).hex() == hex_bytes
+
+
+@pytest.mark.parametrize(
+    ("cql", "text"),
+    [
+        ("int", "1_000"),  # Python's int() takes underscores, Java's parseInt does not
+        ("varint", "1 000"),
+        ("double", "inf"),
+        ("double", "nan"),
+        ("double", "1_0.5"),
+        ("decimal", "Infinity"),
+        ("blob", "0xabc"),  # odd number of hex digits
+        ("blob", "ab cd"),
+        ("inet", "localhost"),  # the server would resolve it with its own DNS
+        ("date", "+2024-01-01"),
+        ("date", "10000-01-01"),
+        ("time", "13:14"),
+        ("frozen<list<int>>", "[1, null]"),
+        ("frozen<set<int>>", "{null}"),
+        ("frozen<map<int, int>>", "{1: null}"),
+        ("int", "null"),
+    ],
+)
+def test_literals_the_server_refuses_are_usage_errors(cql: str, text: str) -> None:
+    with pytest.raises(UsageError):
+        serialize_value(cql, parse_value(cql, text))
+
+
+def test_float32_rounding_is_exact_on_random_decimals() -> None:
+    from decimal import localcontext
+
+    from braindump_cli.cassandra.keys import nearest_float32
+
+    rng = random.Random(32)
+    for _ in range(3000):
+        bits = rng.getrandbits(31)
+        if (bits >> 23) == 0xFF:
+            continue
+        lo = struct.unpack(">f", struct.pack(">I", bits))[0]
+        hi = struct.unpack(">f", struct.pack(">I", bits + 1))[0] if bits + 1 < 0x7F800000 else None
+        if hi is None:
+            continue
+        with localcontext() as ctx:
+            ctx.prec = 200
+            mid = (Decimal(lo) + Decimal(hi)) / 2
+            nudge = Decimal(10) ** (mid.adjusted() - 60)
+            assert nearest_float32(mid - nudge) == lo
+            assert nearest_float32(mid + nudge) == hi
+            assert nearest_float32(mid) == (lo if bits % 2 == 0 else hi)  # ties to even

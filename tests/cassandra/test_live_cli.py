@@ -118,7 +118,7 @@ def test_wrong_key_arity_or_type_is_a_usage_error(cassandra: LiveCassandra) -> N
 def test_status_reports_schema_agreement_and_node_views(cassandra: LiveCassandra) -> None:
     report = _json(["status"], cassandra)
     assert isinstance(report, dict)
-    assert report["schema_version"] == 1
+    assert report["schema_version"] == 2
     assert report["cluster_name"] == "bd-test"
     assert report["partitioner"].endswith("Murmur3Partitioner")
     assert report["snitch"] == "GossipingPropertyFileSnitch"

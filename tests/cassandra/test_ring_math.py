@@ -17,9 +17,9 @@ from braindump_cli.cassandra.ring import (
     primary_ownership,
     range_shares_micro,
 )
-from braindump_cli.cassandra.synthetic import make_synthetic_ring
 from braindump_cli.errors import UsageError
 from tests.cassandra import _reference as ref
+from tests.cassandra.synthetic import make_synthetic_ring
 
 
 def _random_replication(rng: random.Random, ring: Ring) -> Replication:

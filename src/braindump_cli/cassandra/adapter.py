@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from braindump_cli.cassandra.model import Keyspace, Node, Replication, Ring
@@ -67,17 +67,60 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
+class ThreadPool:
+    """One row of system_views.thread_pools (what `nodetool tpstats` prints)."""
+
+    name: str
+    active: int
+    pending: int
+    blocked: int
+    blocked_all_time: int | None
+    completed: int | None
+
+
+@dataclass(frozen=True)
+class SSTableTask:
+    """One running compaction, cleanup, scrub, ... from system_views.sstable_tasks (`nodetool compactionstats`)."""
+
+    keyspace: str
+    table: str
+    kind: str
+    task_id: str
+    progress: int
+    total: int
+    unit: str
+
+
+@dataclass(frozen=True)
+class PendingHints:
+    """Hints this node holds for one target node, from system_views.pending_hints (4.1+)."""
+
+    host_id: str
+    address: str | None
+    datacenter: str | None
+    rack: str | None
+    status: str | None
+    files: int
+    oldest: str | None
+    newest: str | None
+    total_bytes: int | None
+
+
+@dataclass(frozen=True)
 class NodeViews:
-    """Node-local virtual tables (system_views, Cassandra 4.0+); `error` says why they are missing."""
+    """Node-local virtual tables (system_views, Cassandra 4.0+); `error` says why they are missing.
+
+    `pending_hints` is None where the server has no system_views.pending_hints (before 4.1).
+    """
 
     address: str
     available: bool
     error: str | None = None
+    thread_pools: tuple[ThreadPool, ...] = ()
+    sstable_tasks: tuple[SSTableTask, ...] = ()
+    pending_hints: tuple[PendingHints, ...] | None = None
     pending_compactions: int | None = None
     active_compactions: int | None = None
-    sstable_tasks: int | None = None
-    thread_pool_backlog: Mapping[str, int] = field(default_factory=dict)
-    blocked_thread_pools: Mapping[str, int] = field(default_factory=dict)
     disk_usage_mib: int | None = None
     client_connections: int | None = None
 
@@ -416,14 +459,12 @@ class CassandraSession:
         return rows[0].value if rows else None
 
     def node_views(self, host: Any, address: str) -> NodeViews:
-        """Node-local figures from that node's own system_views tables."""
+        """Node-local figures from that node's own system_views tables (`SELECT *`: columns vary by version)."""
         if host is None:
             return NodeViews(address, False, "node is down or unreachable from this client")
         try:
-            pools = self.query(
-                "SELECT name, active_tasks, pending_tasks, blocked_tasks FROM system_views.thread_pools", host=host
-            )
-            tasks = self.query("SELECT kind FROM system_views.sstable_tasks", host=host)
+            pools = tuple(_thread_pool(r) for r in self.query("SELECT * FROM system_views.thread_pools", host=host))
+            tasks = tuple(_sstable_task(r) for r in self.query("SELECT * FROM system_views.sstable_tasks", host=host))
             disk = self.query("SELECT mebibytes FROM system_views.disk_usage", host=host)
             clients = self.query("SELECT address FROM system_views.clients", host=host)
         except Exception as e:
@@ -432,14 +473,136 @@ class CassandraSession:
         return NodeViews(
             address=address,
             available=True,
-            pending_compactions=compaction.pending_tasks if compaction else None,
-            active_compactions=compaction.active_tasks if compaction else None,
-            sstable_tasks=len(tasks),
-            thread_pool_backlog={p.name: p.pending_tasks for p in pools if p.pending_tasks},
-            blocked_thread_pools={p.name: p.blocked_tasks for p in pools if p.blocked_tasks},
+            thread_pools=tuple(sorted(pools, key=lambda p: p.name)),
+            sstable_tasks=tasks,
+            pending_hints=self._pending_hints(host),
+            pending_compactions=compaction.pending if compaction else None,
+            active_compactions=compaction.active if compaction else None,
             disk_usage_mib=sum(d.mebibytes or 0 for d in disk),
             client_connections=len(clients),
         )
+
+    def range_sizes(self, keyspace: str, hosts: Iterable[Any]) -> dict[int, float]:
+        """Estimated bytes per token range (keyed by the range's end token) of a keyspace's tables.
+
+        From system.size_estimates (mean partition size x partitions, per table and primary range),
+        which each node keeps for its own primary ranges: every given host is asked.
+        """
+        sizes: dict[int, float] = {}
+        for host in hosts:
+            rows = self.query(
+                "SELECT range_end, mean_partition_size, partitions_count FROM system.size_estimates "
+                "WHERE keyspace_name = %s",
+                (keyspace,),
+                host=host,
+            )
+            for r in rows:
+                end = int(r.range_end)
+                sizes[end] = sizes.get(end, 0.0) + float((r.mean_partition_size or 0) * (r.partitions_count or 0))
+        return sizes
+
+    def virtual_tables(self) -> set[str]:
+        """Names of the system_views tables this server has (probed in system_virtual_schema, 4.0+)."""
+        try:
+            rows = self.query(
+                "SELECT table_name FROM system_virtual_schema.tables WHERE keyspace_name = 'system_views'"
+            )
+        except Exception:
+            return set()
+        return {r.table_name for r in rows}
+
+    def compaction_classes(self) -> dict[tuple[str, str], str]:
+        """(keyspace, table) -> the short class name of its compaction strategy."""
+        rows = self.query("SELECT keyspace_name, table_name, compaction FROM system_schema.tables")
+        return {
+            (r.keyspace_name, r.table_name): str((r.compaction or {}).get("class", "")).rsplit(".", 1)[-1] for r in rows
+        }
+
+    def table_estimates(self, hosts: Iterable[Any]) -> dict[tuple[str, str], tuple[float, int]]:
+        """(keyspace, table) -> (estimated bytes of one copy, partitions), summed over the hosts' primary ranges."""
+        out: dict[tuple[str, str], tuple[float, int]] = {}
+        for host in hosts:
+            rows = self.query(
+                "SELECT keyspace_name, table_name, mean_partition_size, partitions_count FROM system.size_estimates",
+                host=host,
+            )
+            for r in rows:
+                key = (r.keyspace_name, r.table_name)
+                size, count = out.get(key, (0.0, 0))
+                n = r.partitions_count or 0
+                out[key] = (size + float((r.mean_partition_size or 0) * n), count + n)
+        return out
+
+    def node_table_disk(self, host: Any, views: set[str]) -> tuple[dict[str, int], dict[str, int]]:
+        """One node's bytes on disk per "ks.table" (disk_usage) and largest partition per table (max_partition_size).
+
+        Both views give mebibytes rounded up (TableMetricTables), so these are whole MiB.
+        """
+        disk: dict[str, int] = {}
+        largest: dict[str, int] = {}
+        if "disk_usage" in views:
+            for r in self.query("SELECT keyspace_name, table_name, mebibytes FROM system_views.disk_usage", host=host):
+                disk[f"{r.keyspace_name}.{r.table_name}"] = int(r.mebibytes or 0) * 2**20
+        if "max_partition_size" in views:
+            rows = self.query(
+                "SELECT keyspace_name, table_name, mebibytes FROM system_views.max_partition_size", host=host
+            )
+            for r in rows:  # the server rounds up to whole MiB
+                largest[f"{r.keyspace_name}.{r.table_name}"] = int(r.mebibytes or 0) * 2**20
+        return disk, largest
+
+    def _pending_hints(self, host: Any) -> tuple[PendingHints, ...] | None:
+        try:
+            rows = self.query("SELECT * FROM system_views.pending_hints", host=host)
+        except Exception:  # before 4.1
+            return None
+        return tuple(sorted((_pending_hints(r) for r in rows), key=lambda h: address_key(h.address or h.host_id)))
+
+
+def _col(row: Any, name: str) -> Any:
+    """A column that some server versions lack: None there."""
+    return getattr(row, name, None)
+
+
+def _timestamp(value: Any) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _thread_pool(r: Any) -> ThreadPool:
+    return ThreadPool(
+        name=r.name,
+        active=r.active_tasks or 0,
+        pending=r.pending_tasks or 0,
+        blocked=r.blocked_tasks or 0,
+        blocked_all_time=_col(r, "blocked_tasks_all_time"),
+        completed=_col(r, "completed_tasks"),
+    )
+
+
+def _sstable_task(r: Any) -> SSTableTask:
+    return SSTableTask(
+        keyspace=r.keyspace_name,
+        table=r.table_name,
+        kind=r.kind,
+        task_id=str(r.task_id),
+        progress=r.progress or 0,
+        total=r.total or 0,
+        unit=r.unit,
+    )
+
+
+def _pending_hints(r: Any) -> PendingHints:
+    return PendingHints(
+        host_id=str(r.host_id),
+        address=str(r.address) if _col(r, "address") is not None else None,
+        datacenter=_col(r, "dc"),
+        rack=_col(r, "rack"),
+        status=_col(r, "status"),
+        files=r.files or 0,
+        oldest=_timestamp(_col(r, "oldest")),
+        newest=_timestamp(_col(r, "newest")),
+        total_bytes=_col(r, "total_size"),
+    )
 
 
 def address_key(address: str) -> tuple[int, int, str]:

@@ -6,16 +6,20 @@ returns frozen dataclasses; the CLI renders them. Nothing here prints.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from braindump_cli.cassandra import adapter, keys
+from braindump_cli.cassandra import adapter, capacity, keys
 from braindump_cli.cassandra import consistency as cl
 from braindump_cli.cassandra import ring as ringmath
 from braindump_cli.cassandra.adapter import NodeViews
+from braindump_cli.cassandra.capacity import CapacityReport
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
 from braindump_cli.cassandra.model import Keyspace, Ring
+from braindump_cli.cassandra.plan import PlanReport, plan_add, plan_decommission, plan_replace
 from braindump_cli.cassandra.ring import TokenRange
+from braindump_cli.cassandra.survive import SurviveReport, analyse_survival
 from braindump_cli.errors import NotFoundError, UsageError
 from braindump_cli.progress import Progress, no_progress
 from braindump_cli.settings import CassandraSettings
@@ -128,16 +132,26 @@ def find_endpoints_many(
 # ---------------------------------------------------------------- status
 
 
+STATUS_SCHEMA_VERSION = 2
+
+
 @dataclass(frozen=True)
 class StatusNode:
+    """One node as `nodetool status` shows it, plus its own tpstats, compactionstats and pending hints."""
+
     address: str
+    host_id: str | None
     datacenter: str
     rack: str
     up: bool
     state: str
+    status: str  # nodetool's two letters: U/D then N/J/L/M
+    tokens: int
+    owns: float | None
+    owns_effective: float | None
+    load_bytes: int | None
     schema_version: str | None
     release_version: str | None
-    load_bytes: int | None
     views: NodeViews
 
 
@@ -146,34 +160,44 @@ class ClusterStatus:
     cluster_name: str | None
     partitioner: str
     snitch: str | None
+    keyspace: str | None
     schema_agreement: bool
     schema_versions: dict[str, tuple[str, ...]]
     nodes: tuple[StatusNode, ...]
-    schema_version: int = field(default=SCHEMA_VERSION)
+    schema_version: int = field(default=STATUS_SCHEMA_VERSION)
 
 
-def describe_status(settings: CassandraSettings, *, progress: Progress = no_progress) -> ClusterStatus:
-    """Cluster name, partitioner, snitch, schema agreement and per-node system_views figures."""
+def describe_status(
+    settings: CassandraSettings, *, keyspace: str | None = None, progress: Progress = no_progress
+) -> ClusterStatus:
+    """`nodetool status [KS]`, `tpstats`, `compactionstats` and pending hints of every node, over CQL only."""
     with adapter.connect(settings) as cql:
+        ks = cql.keyspace(keyspace) if keyspace is not None else None
         ring, infos = cql.read_ring()
         snitch = cql.setting("endpoint_snitch")
-        nodes = []
+        views = {}
         for n in ring.nodes:
             progress(f"reading system_views on {n.address}")
-            host = cql.host_for(n.host_id) if n.up else None
-            nodes.append(
-                StatusNode(
-                    address=n.address,
-                    datacenter=n.datacenter,
-                    rack=n.rack,
-                    up=n.up,
-                    state=n.state,
-                    schema_version=infos[n.address].schema_version,
-                    release_version=n.release_version,
-                    load_bytes=n.load_bytes,
-                    views=cql.node_views(host, n.address),
-                )
-            )
+            views[n.address] = cql.node_views(cql.host_for(n.host_id) if n.up else None, n.address)
+    nodes = tuple(
+        StatusNode(
+            address=r.address,
+            host_id=r.host_id,
+            datacenter=r.datacenter,
+            rack=r.rack,
+            up=r.up,
+            state=r.state,
+            status=("U" if r.up else "D") + r.state[:1],
+            tokens=r.tokens,
+            owns=r.owns,
+            owns_effective=r.owns_effective,
+            load_bytes=r.load_bytes,
+            schema_version=infos[r.address].schema_version,
+            release_version=r.release_version,
+            views=views[r.address],
+        )
+        for r in ring_nodes(ring, ks)
+    )
     versions: dict[str, list[str]] = {}
     for sn in nodes:
         if sn.up and sn.schema_version:
@@ -182,9 +206,10 @@ def describe_status(settings: CassandraSettings, *, progress: Progress = no_prog
         cluster_name=ring.cluster_name,
         partitioner=ring.partitioner,
         snitch=snitch.rsplit(".", 1)[-1] if snitch else None,
+        keyspace=keyspace,
         schema_agreement=len(versions) <= 1,
         schema_versions={v: tuple(a) for v, a in sorted(versions.items())},
-        nodes=tuple(nodes),
+        nodes=nodes,
     )
 
 
@@ -430,4 +455,180 @@ def analyse_consistency(
         local_dc = settings.local_dc or cql.local_dc()
     return consistency_report(
         ks, ring, local_dc=local_dc, levels=levels, down=down, require=require, with_ranges=with_ranges
+    )
+
+
+# ---------------------------------------------------------------- survive
+
+
+def survive_keyspace(
+    settings: CassandraSettings,
+    keyspace: str,
+    *,
+    levels: Sequence[str] | None = None,
+    nodes: int | None = None,
+    racks: int | None = None,
+    dc: str | None = None,
+    progress: Progress = no_progress,
+) -> SurviveReport:
+    """The exact worst loss of K nodes, K racks or one DC for each level, on the live ring.
+
+    The data share weighs each range by system.size_estimates (all nodes asked); where no node has
+    estimates yet, only the token share is reported.
+    """
+    if sum(x is not None for x in (nodes, racks, dc)) > 1:
+        raise UsageError("give one of --nodes, --racks, --dc")
+    for lv in levels or ():
+        cl.normalize_level(lv)
+    with adapter.connect(settings) as cql:
+        ks = cql.keyspace(keyspace)
+        ring, _ = cql.read_ring()
+        local_dc = settings.local_dc or cql.local_dc() or ""
+        progress("reading system.size_estimates on every live node")
+        sizes = cql.range_sizes(keyspace, [cql.host_for(n.host_id) for n in ring.nodes if n.up])
+    token_ring = ringmath.build_token_ring(ring)
+    data: list[float] | None = None
+    if any(sizes.values()):
+        data = [0.0] * len(token_ring.tokens)
+        for end, size in sizes.items():
+            data[token_ring.range_index(end)] += size
+    progress("searching the worst failures")
+    return analyse_survival(
+        ring,
+        ks.replication,
+        keyspace=keyspace,
+        local_dc=local_dc,
+        levels=levels or cl.LEVELS,
+        nodes=nodes if nodes is not None or racks is not None or dc is not None else 2,
+        racks=racks,
+        dc=dc,
+        data_per_range=data,
+    )
+
+
+# ---------------------------------------------------------------- plan
+
+_REPLICATED = ("SimpleStrategy", "NetworkTopologyStrategy", "EverywhereStrategy")
+
+
+def token_allocation(settings_of: dict[str, str | None]) -> str:
+    """How a joining node picks tokens on this cluster: "random", or which allocator the yaml turns on."""
+    rf = settings_of.get("allocate_tokens_for_local_replication_factor")
+    ks = settings_of.get("allocate_tokens_for_keyspace")
+    if rf not in (None, "", "null"):
+        return f"allocator (allocate_tokens_for_local_replication_factor={rf})"
+    if ks not in (None, "", "null"):
+        return f"allocator (allocate_tokens_for_keyspace={ks})"
+    return "random"
+
+
+def plan_topology(
+    settings: CassandraSettings,
+    *,
+    add: int | None = None,
+    dc: str | None = None,
+    rack: str | None = None,
+    decommission: str | None = None,
+    replace: str | None = None,
+    keyspaces: Sequence[str] = (),
+    progress: Progress = no_progress,
+) -> PlanReport:
+    """Ownership after adding, decommissioning or replacing nodes, and the ranges and bytes that would stream."""
+    if sum(x is not None for x in (add, decommission, replace)) != 1:
+        raise UsageError("give exactly one of --add N, --decommission NODE, --replace NODE")
+    with adapter.connect(settings) as cql:
+        ring, _ = cql.read_ring()
+        all_ks = [cql.keyspace(k) for k in keyspaces] if keyspaces else cql.keyspaces()
+        chosen = [k for k in all_ks if ringmath.strategy_name(k.replication) in _REPLICATED]
+        names = ("num_tokens", "allocate_tokens_for_local_replication_factor", "allocate_tokens_for_keyspace")
+        conf = {n: cql.setting(n) for n in names}
+        progress("reading system.size_estimates on every live node")
+        hosts = [cql.host_for(n.host_id) for n in ring.nodes if n.up]
+        data = {k.name: cql.range_sizes(k.name, hosts) for k in chosen}
+    sizes = {k: v for k, v in data.items() if any(v.values())} or None
+    if decommission is not None:
+        return plan_decommission(ring, chosen, decommission, data=sizes)
+    if replace is not None:
+        return plan_replace(ring, chosen, replace, data=sizes)
+    tokens = int(conf["num_tokens"] or 0) or max((len(n.tokens) for n in ring.nodes), default=16)
+    return plan_add(
+        ring, chosen, add or 0, dc=dc, rack=rack, num_tokens=tokens, allocation=token_allocation(conf), data=sizes
+    )
+
+
+# ---------------------------------------------------------------- capacity
+
+
+def _copies(ks: Keyspace, ring: Ring) -> int:
+    """Replicas of each partition on this ring: the RF of every DC that has nodes (SimpleStrategy: min(RF, nodes))."""
+    dcs = {n.datacenter for n in ring.nodes}
+    if ringmath.strategy_name(ks.replication) == "SimpleStrategy":
+        return min(sum(ks.replication.factors.values()), len(ring.nodes))
+    if ringmath.strategy_name(ks.replication) == "EverywhereStrategy":
+        return len(ring.nodes)
+    return sum(rf for dc, rf in ks.replication.factors.items() if dc in dcs)
+
+
+def capacity_report(
+    settings: CassandraSettings,
+    *,
+    growth: float | None,
+    growth_snapshot: Mapping[str, object] | None,
+    horizon_days: int,
+    disk_size: int | None,
+    threshold: float | None = None,
+    progress: Progress = no_progress,
+) -> CapacityReport:
+    """Disk use, skew and threshold dates per node, table sizes and the nodes the horizon needs."""
+    if growth is not None and growth_snapshot is not None:
+        raise UsageError("give --growth or --since, not both")
+    with adapter.connect(settings) as cql:
+        ring, _ = cql.read_ring()
+        keyspaces = {k.name: k for k in cql.keyspaces()}
+        classes = cql.compaction_classes()
+        views = cql.virtual_tables()
+        live = [(n, cql.host_for(n.host_id)) for n in ring.nodes if n.up]
+        progress(f"reading system.size_estimates and system_views on {len(live)} live node(s)")
+        estimates = cql.table_estimates([h for _, h in live])
+        per_node = {n.address: cql.node_table_disk(h, views) for n, h in live}
+    largest: dict[str, int] = {}
+    for _, sizes in per_node.values():
+        for key, size in sizes.items():
+            largest[key] = max(largest.get(key, 0), size)
+    tables = []
+    for (ks_name, table), strategy in sorted(classes.items()):
+        ks = keyspaces.get(ks_name)
+        if ks is None or ringmath.strategy_name(ks.replication) not in _REPLICATED:
+            continue
+        one_copy, partitions = estimates.get((ks_name, table), (0.0, 0))
+        tables.append(
+            capacity.TableInput(
+                keyspace=ks_name,
+                table=table,
+                strategy=strategy,
+                replication_factor=_copies(ks, ring),
+                estimated_bytes=one_copy,
+                partitions=partitions,
+                mean_partition_bytes=one_copy / partitions if partitions else None,
+                max_partition_bytes=largest.get(f"{ks_name}.{table}"),
+            )
+        )
+    nodes = [
+        capacity.NodeInput(n.address, n.datacenter, n.rack, n.load_bytes, per_node.get(n.address, ({}, {}))[0])
+        for n in ring.nodes
+    ]
+    now = dt.datetime.now(dt.timezone.utc)
+    source = "--growth" if growth is not None else "none"
+    if growth_snapshot is not None:
+        total_now = sum(n.load_bytes or sum(n.disk_by_table.values()) for n in nodes)
+        growth, source = capacity.growth_since(growth_snapshot, total_now, now), "--since SNAPSHOT"
+    return capacity.plan_capacity(
+        tables,
+        nodes,
+        now=now,
+        growth=growth,
+        growth_source=source,
+        horizon_days=horizon_days,
+        disk_size=disk_size,
+        threshold=threshold,
     )

@@ -18,7 +18,7 @@ import struct
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation, localcontext
 from typing import Any
 
 from braindump_cli.cassandra.murmur3 import murmur3_token
@@ -150,57 +150,215 @@ def _parse_scalar_unchecked(name: str, text: str) -> object:
     s = text.strip()
     if name in ("text", "ascii"):
         return text
-    if name in _FIXED or name == "varint":
-        return int(s, 10)
-    if name in ("uuid", "timeuuid"):
-        return uuid.UUID(s)
-    if name == "boolean":
-        if s.lower() not in ("true", "false"):
-            raise ValueError("expected true or false")
-        return s.lower() == "true"
-    if name in ("double", "float"):
-        return float(s)
-    if name == "decimal":
-        value = Decimal(s)
-        if not value.is_finite():
-            raise ValueError("decimal must be finite")
-        return value
-    if name == "blob":
-        h = s[2:] if s[:2].lower() == "0x" else s
-        return bytes.fromhex(h)
-    if name == "inet":
-        return ipaddress.ip_address(s)
-    if name == "timestamp":
-        if re.fullmatch(r"-?\d+", s):
-            return int(s)
-        return _parse_datetime(s)
-    if name == "date":
-        if re.fullmatch(r"\d+", s):
-            return int(s)  # CQL reads a bare integer as the raw unsigned day number
-        return dt.date.fromisoformat(s)
-    if name == "time":
-        if re.fullmatch(r"\d+", s):
-            return int(s)
-        return _parse_time_nanos(s)
-    raise UsageError(f"unsupported CQL type {name!r}")
+    parse = _SCALAR_PARSERS.get(name)
+    if parse is None:
+        raise UsageError(f"unsupported CQL type {name!r}")
+    return parse(s)
+
+
+# Java's number grammars (Integer.parseInt, BigInteger, BigDecimal, Double.valueOf), which the server
+# applies to CQL literals and nodetool keys alike: no underscores, no inner spaces, no "inf"/"nan".
+_JAVA_INT = re.compile(r"[+-]?[0-9]+")
+_JAVA_DECIMAL = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")
+_JAVA_FLOAT = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?[fFdD]?")
+_JAVA_HEX_FLOAT = re.compile(r"[+-]?0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?[0-9]+[fFdD]?")
+_JAVA_SPECIAL = {"NaN": math.nan, "Infinity": math.inf, "+Infinity": math.inf, "-Infinity": -math.inf}
+
+
+def _java_int(s: str) -> int:
+    if not _JAVA_INT.fullmatch(s):
+        raise ValueError("expected an integer (digits with an optional sign)")
+    return int(s, 10)
+
+
+def _java_decimal(s: str) -> Decimal:
+    if not _JAVA_DECIMAL.fullmatch(s):
+        raise ValueError("expected a finite decimal number")
+    return Decimal(s)
+
+
+def _java_double(s: str) -> float:
+    if s in _JAVA_SPECIAL:
+        return _JAVA_SPECIAL[s]
+    if _JAVA_HEX_FLOAT.fullmatch(s):
+        return float.fromhex(s.rstrip("fFdD"))
+    if not _JAVA_FLOAT.fullmatch(s):
+        raise ValueError("expected a number (Java syntax: 1.5, -2e3, 1.5f, 0x1p3, NaN, Infinity)")
+    return float(s.rstrip("fFdD"))
+
+
+def _java_float(s: str) -> float:
+    """Float.parseFloat: the float32 nearest to the exact decimal, not a double rounded twice."""
+    if s in _JAVA_SPECIAL or _JAVA_HEX_FLOAT.fullmatch(s):
+        return _float32(_java_double(s))
+    if not _JAVA_FLOAT.fullmatch(s):
+        raise ValueError("expected a number (Java syntax: 1.5, -2e3, 1.5f, 0x1p3, NaN, Infinity)")
+    return nearest_float32(Decimal(s.rstrip("fFdD")))
+
+
+def _float32(x: float) -> float:
+    return float(struct.unpack(">f", struct.pack(">f", x))[0])
+
+
+def nearest_float32(d: Decimal) -> float:
+    """The float32 nearest to the exact decimal `d` (ties to even), as Java's Float.parseFloat rounds.
+
+    Rounding to a double first and then to a float can land one float32 step off (double rounding).
+    """
+    sign = -1.0 if d.is_signed() else 1.0
+    m = d.copy_abs()  # abs() would round to the context precision
+    if m.compare_total(_FLOAT32_OVERFLOW) >= 0:  # half an ulp above the largest float rounds (to even) to infinity
+        return sign * math.inf
+    try:
+        bits = struct.unpack(">I", struct.pack(">f", float(m)))[0]
+    except OverflowError:  # the double rounded up past the largest float, the decimal did not
+        bits = _MAX_FINITE_FLOAT32_BITS
+    candidates = [b for b in (bits - 1, bits, bits + 1) if 0 <= b <= _MAX_FINITE_FLOAT32_BITS]
+
+    def distance(b: int) -> tuple[Decimal, int]:
+        with localcontext() as ctx:  # exact: float32 values have at most 150 significant digits
+            ctx.prec = len(m.as_tuple().digits) + 200
+            return abs(Decimal(_float32_of_bits(b)) - m), b & 1
+
+    return sign * _float32_of_bits(min(candidates, key=distance)) if candidates else sign * math.inf
+
+
+_MAX_FINITE_FLOAT32_BITS = 0x7F7FFFFF
+_FLOAT32_OVERFLOW = Decimal(2**128 - 2**103)  # (2 - 2**-24) * 2**127: the largest float plus half its ulp
+
+
+def _float32_of_bits(b: int) -> float:
+    return float(struct.unpack(">f", struct.pack(">I", b))[0])
+
+
+def _parse_uuid(s: str) -> uuid.UUID:
+    return uuid.UUID(s)
+
+
+def _parse_boolean(s: str) -> bool:
+    if s.lower() not in ("true", "false"):
+        raise ValueError("expected true or false")
+    return s.lower() == "true"
+
+
+def _parse_decimal(s: str) -> Decimal:
+    return _java_decimal(s)
+
+
+def _parse_blob(s: str) -> bytes:
+    h = s[2:] if s[:2].lower() == "0x" else s
+    if not re.fullmatch(r"(?:[0-9a-fA-F]{2})*", h):
+        raise ValueError("expected an even number of hex digits")
+    return bytes.fromhex(h)
+
+
+def parse_inet(s: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """An inet literal as the server's InetAddress.getByName reads it.
+
+    An IPv4-mapped IPv6 address (`::ffff:192.0.2.4`) becomes the IPv4 address: the server stores
+    its 4 bytes, not 16. `[::1]` is accepted like Java does. Host names are refused: the server
+    would resolve them with its own resolver, which bd cannot reproduce.
+    """
+    text = s[1:-1] if s.startswith("[") and s.endswith("]") and ":" in s else s
+    try:
+        addr = ipaddress.ip_address(text)
+    except ValueError as e:
+        raise UsageError(
+            f"{s!r} is not an IP address literal",
+            hint="give the address itself (the server would resolve a host name with its own DNS)",
+        ) from e
+    if isinstance(addr, ipaddress.IPv6Address) and addr.ipv4_mapped is not None:
+        return addr.ipv4_mapped
+    return addr
+
+
+def _parse_timestamp(s: str) -> int | dt.datetime:
+    if re.fullmatch(r"-?\d+", s):
+        return int(s)
+    return _parse_datetime(s)
+
+
+def _parse_date(s: str) -> int | dt.date:
+    if re.fullmatch(r"\d+", s):
+        return int(s)  # CQL reads a bare integer as the raw unsigned day number
+    m = re.fullmatch(r"([+-]?)(\d{4,})-(\d{2})-(\d{2})", s)
+    if not m or _bad_year_sign(m.group(1), m.group(2)):
+        raise ValueError("expected yyyy-mm-dd (a sign before years of more than four digits)")
+    year = int(m.group(1) + m.group(2))
+    if 1 <= year <= 9999:
+        return dt.date(year, int(m.group(3)), int(m.group(4)))
+    return _raw_days(year, int(m.group(3)), int(m.group(4)))
+
+
+def _bad_year_sign(sign: str, digits: str) -> bool:
+    """ISO_LOCAL_DATE: more than four year digits need a sign; "+" goes only before more than four."""
+    long_year = len(digits) > 4
+    return (long_year and not sign) or (sign == "+" and not long_year)
+
+
+def _raw_days(year: int, month: int, day: int) -> int:
+    """The raw `date` value of a proleptic Gregorian day outside Python's years 1-9999 (Java's LocalDate)."""
+    cycles = (year - 2000) // 400  # the calendar repeats every 400 years, 146,097 days
+    local = dt.date(year - 400 * cycles, month, day)
+    return (local - _EPOCH_DATE).days + cycles * 146_097 + _DATE_OFFSET
+
+
+def _parse_time(s: str) -> int:
+    if re.fullmatch(r"\d+", s):
+        return int(s)
+    return _parse_time_nanos(s)
+
+
+_SCALAR_PARSERS: dict[str, Any] = {
+    **{n: _java_int for n in (*_FIXED, "varint")},
+    "uuid": _parse_uuid,
+    "timeuuid": _parse_uuid,
+    "boolean": _parse_boolean,
+    "double": _java_double,
+    "float": _java_float,
+    "decimal": _parse_decimal,
+    "blob": _parse_blob,
+    "inet": parse_inet,
+    "timestamp": _parse_timestamp,
+    "date": _parse_date,
+    "time": _parse_time,
+}
+
+
+_TIMESTAMP = re.compile(
+    r"(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[ T](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,3}))?)?)?"
+    r"\s*(Z|UTC|GMT|[+-]\d{2}(?::?\d{2})?)?"
+)
 
 
 def _parse_datetime(s: str) -> dt.datetime:
-    v = s.replace("T", " ", 1) if "T" in s else s
-    # Cassandra accepts +hhmm offsets; Python wants +hh:mm before 3.11's looser parser sees "Z".
-    v = re.sub(r"([+-]\d\d)(\d\d)$", r"\1:\2", v)
-    parsed = dt.datetime.fromisoformat(v)
-    if parsed.tzinfo is None:
-        # The server uses its JVM default zone for offset-less literals; bd's harness and most
-        # clusters run in UTC.
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
-    return parsed
+    """TimestampSerializer's patterns: yyyy-MM-dd[( |T)HH:mm[:ss[.SSS]]][zone], zone Z, +hh, +hhmm or +hh:mm.
+
+    Python's fromisoformat would read "2024-01-02+0200" as 02:00 o'clock; the server reads a zone.
+    """
+    m = _TIMESTAMP.fullmatch(s)
+    if not m:
+        raise ValueError("expected yyyy-mm-dd[ HH:MM[:SS[.fff]]][+hhmm|Z]")
+    y, mo, d, h, mi, sec, frac, zone = m.groups()
+    millis = int((frac or "0").ljust(3, "0"))
+    parsed = dt.datetime(int(y), int(mo), int(d), int(h or 0), int(mi or 0), int(sec or 0), millis * 1000)
+    # Without a zone the server uses its JVM default zone; bd's harness and most clusters run in UTC.
+    return parsed.replace(tzinfo=_zone(zone))
+
+
+def _zone(text: str | None) -> dt.tzinfo:
+    if text is None or text in ("Z", "UTC", "GMT"):
+        return dt.timezone.utc
+    digits = text[1:].replace(":", "")
+    minutes = int(digits[:2]) * 60 + int(digits[2:4] or 0)
+    return dt.timezone(dt.timedelta(minutes=minutes if text[0] == "+" else -minutes))
 
 
 def _parse_time_nanos(s: str) -> int:
-    m = re.fullmatch(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?", s)
+    m = re.fullmatch(r"(\d+):(\d+):(\d+)(?:\.(\d{1,9}))?", s)  # TimeSerializer: seconds required
     if not m:
-        raise ValueError("expected HH:MM[:SS[.fffffffff]]")
+        raise ValueError("expected hh:mm:ss[.fffffffff]")
     h, mi, sec = int(m.group(1)), int(m.group(2)), int(m.group(3) or 0)
     if h > 23 or mi > 59 or sec > 59:
         raise ValueError("time out of range")
@@ -297,34 +455,59 @@ class _Group:
     pairs: list[tuple[object, object]]
 
 
+def _is_null(lit: object) -> bool:
+    return isinstance(lit, _Bare) and lit.text.lower() == "null"
+
+
 def _from_literal(t: CqlType, lit: object) -> object:
+    if _is_null(lit):
+        raise UsageError(
+            "null is not allowed in a partition key or inside a collection", hint="only a tuple field may be null"
+        )
     if t.name in _SCALARS:
         if isinstance(lit, _Bare):
-            if lit.text.lower() == "null":
-                raise UsageError("null is not allowed in a partition key")
             return _parse_scalar(t.name, lit.text)
         if isinstance(lit, str):
             return _parse_scalar(t.name, lit)
         raise UsageError(f"expected a {t.name} value, got a collection")
     if not isinstance(lit, _Group):
         raise UsageError(f"expected a {t} literal")
-    if t.name == "list":
-        if lit.opener != "[" or lit.pairs:
-            raise UsageError(f"a list literal looks like [1, 2], not {lit.opener}...")
-        return [_from_literal(t.params[0], x) for x in lit.items]
-    if t.name == "set":
-        if lit.opener != "{" or lit.pairs:
-            raise UsageError("a set literal looks like {1, 2}")
-        return {_hashable(_from_literal(t.params[0], x)) for x in lit.items}
-    if t.name == "map":
-        if lit.opener != "{" or lit.items:
-            raise UsageError("a map literal looks like {'k': 1}")
-        return {_hashable(_from_literal(t.params[0], k)): _from_literal(t.params[1], v) for k, v in lit.pairs}
+    return _GROUP_READERS[t.name](t, lit)
+
+
+def _list_from_literal(t: CqlType, lit: _Group) -> object:
+    if lit.opener != "[" or lit.pairs:
+        raise UsageError(f"a list literal looks like [1, 2], not {lit.opener}...")
+    return [_from_literal(t.params[0], x) for x in lit.items]
+
+
+def _set_from_literal(t: CqlType, lit: _Group) -> object:
+    if lit.opener != "{" or lit.pairs:
+        raise UsageError("a set literal looks like {1, 2}")
+    return {_hashable(_from_literal(t.params[0], x)) for x in lit.items}
+
+
+def _map_from_literal(t: CqlType, lit: _Group) -> object:
+    if lit.opener != "{" or lit.items:
+        raise UsageError("a map literal looks like {'k': 1}")
+    return {_hashable(_from_literal(t.params[0], k)): _from_literal(t.params[1], v) for k, v in lit.pairs}
+
+
+def _tuple_from_literal(t: CqlType, lit: _Group) -> object:
+    """A tuple literal: a field may be null (the server stores length -1), trailing fields may be left out."""
     if lit.opener != "(" or lit.pairs:
         raise UsageError("a tuple literal looks like (1, 'x')")
     if len(lit.items) > len(t.params):
         raise UsageError(f"too many fields for {t}")
-    return tuple(_from_literal(p, x) for p, x in zip(t.params, lit.items, strict=False))
+    return tuple(None if _is_null(x) else _from_literal(p, x) for p, x in zip(t.params, lit.items, strict=False))
+
+
+_GROUP_READERS = {
+    "list": _list_from_literal,
+    "set": _set_from_literal,
+    "map": _map_from_literal,
+    "tuple": _tuple_from_literal,
+}
 
 
 def _hashable(v: object) -> object:
@@ -470,6 +653,8 @@ def _iterable(v: object) -> Sequence[object]:
 def _sort_key(x: Any) -> Any:
     if isinstance(x, float) and math.isnan(x):
         return math.inf  # Java's Double.compare puts NaN after +Infinity
+    if isinstance(x, (ipaddress.IPv4Address, ipaddress.IPv6Address)):
+        return x.packed  # InetAddressType compares the bytes: 4-byte addresses sort by prefix among 16-byte ones
     return x
 
 
@@ -516,6 +701,8 @@ def partition_key_bytes(types: Sequence[str | CqlType], values: Sequence[object]
     if not types:
         raise UsageError("a partition key needs at least one column")
     parts = [serialize_value(t, v) for t, v in zip(types, values, strict=True)]
+    if len(parts) == 1 and not parts[0]:
+        raise UsageError("the server refuses an empty partition key (Key may not be empty)")
     return parts[0] if len(parts) == 1 else composite_bytes(parts)
 
 

@@ -1,4 +1,4 @@
-"""Synthetic rings for tests, benchmarks and what-if analysis: random vnode tokens, no server."""
+"""Synthetic rings for tests and benchmarks (test harness, not shipped): random vnode tokens, no server."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def make_synthetic_ring(
     Tokens are distinct uniform random longs, like Cassandra's random allocation; addresses are
     10.<dc>.<hi>.<lo> so they sort and read naturally.
     """
-    rng = random.Random(seed)  # noqa: S311 - reproducible layouts, not secrets
+    rng = random.Random(seed)
     racks = [racks_per_dc] * len(nodes_per_dc) if isinstance(racks_per_dc, int) else list(racks_per_dc)
     used: set[int] = set()
     nodes = []

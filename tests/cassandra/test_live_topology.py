@@ -1,0 +1,121 @@
+"""`bd cassandra plan` against real topology changes on the live cluster.
+
+Node 3 (dc1/rack1) is decommissioned for real: every remaining node's effective ownership in
+`nodetool status KS` must equal the plan (to nodetool's 0.1% rounding). On the 3-node ring left,
+node 3 then joins again as a new node with random tokens (auto_bootstrap, no initial_token, as
+Cassandra does without an allocator setting): its real tokens give, through bd's math, exactly
+nodetool's ownership, and its real ownership must lie within the spread `plan --add` predicted
+(mean +- 4 standard deviations of 200 draws). Finally node 3 gets its harness tokens back.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from braindump_cli.cli.app import app
+from tests.cassandra.conftest import LiveCassandra
+
+pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
+
+runner = CliRunner()
+KEYSPACES_CHECKED = ("ks_nts", "ks_simple", "ks_nts3")
+NODE = 3
+
+
+def _plan(live: LiveCassandra, *args: str) -> dict[str, Any]:
+    ks = [a for k in KEYSPACES_CHECKED for a in ("-k", k)]
+    result = runner.invoke(app, ["cassandra", "plan", *args, *ks, "-o", "json", *live.cli_args()])
+    assert result.exit_code == 0, result.stderr
+    report: dict[str, Any] = json.loads(result.stdout)
+    assert report["schema_version"] == 1
+    return report
+
+
+def _owns(live: LiveCassandra, observer: int, keyspace: str) -> dict[str, float]:
+    out = {}
+    for line in live.cluster.nodetool(observer, "status", keyspace).splitlines():
+        m = re.match(r"^UN\s+(\S+)\s+.*?\s(\d+(?:\.\d+)?)%\s+\S+\s+\S+\s*$", line)
+        if m:
+            out[m.group(1)] = float(m.group(2)) / 100
+    return out
+
+
+def _wait(live: LiveCassandra, observer: int, expected: set[str], timeout: float = 240) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = live.cluster.ring_states(observer)
+        if {a for a, s in states.items() if s == "UN"} == expected and len(states) == len(expected):
+            return
+        time.sleep(2)
+    raise AssertionError(f"ring never became {expected}: {live.cluster.ring_states(observer)}")
+
+
+def _rejoin(live: LiveCassandra, *, random_tokens: bool) -> None:
+    """Start node 3 from empty directories: with random tokens and bootstrap, or with its harness tokens."""
+    node = live.cluster.node(NODE)
+    live.cluster.kill_node(NODE)
+    for sub in ("data", "commitlog", "hints", "saved_caches", "cdc_raw"):
+        shutil.rmtree(node.directory / sub, ignore_errors=True)
+    yaml = node.directory / "cassandra.yaml"
+    text = yaml.read_text()
+    harness = node.directory / "cassandra.yaml.harness"
+    if not harness.exists():
+        harness.write_text(text)
+    if random_tokens:
+        text = re.sub(r"(?m)^initial_token: .*\n", "", harness.read_text())
+        text = text.replace("auto_bootstrap: false", "auto_bootstrap: true")
+    else:
+        text = harness.read_text()
+    yaml.write_text(text)
+    live.cluster.start_node(NODE, timeout=600)
+
+
+def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandra) -> None:
+    live = full_cluster
+    all_nodes = {n.address for n in live.cluster.nodes}
+    leaving = live.cluster.node(NODE).address
+    plan = _plan(live, "--decommission", leaving)
+    assert plan["change"] == "decommission"
+    assert leaving not in {n["address"] for n in plan["nodes"]}
+    assert plan["streams"], "a decommission with RF < nodes must stream something"
+    try:
+        live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
+        _wait(live, 1, all_nodes - {leaving})
+        for ks in KEYSPACES_CHECKED:
+            real = _owns(live, 1, ks)
+            predicted = {n["address"]: n["owns_effective_after"][ks] for n in plan["nodes"]}
+            assert set(real) == set(predicted), ks
+            for address, share in predicted.items():
+                assert real[address] == pytest.approx(share, abs=0.0005), (ks, address)
+
+        # the 3-node ring: predict a random join in dc1/rack1, then really join with random tokens
+        add = _plan(live, "--add", "1", "--dc", "dc1", "--rack", "rack1")
+        assert add["allocation"] == "random"
+        assert add["num_tokens"] == 16
+        spread = {s["keyspace"]: s for s in add["spread"]}
+        _rejoin(live, random_tokens=True)
+        _wait(live, 1, all_nodes)
+        ring = runner.invoke(app, ["cassandra", "ring", "ks_nts", "-o", "json", *live.cli_args()])
+        assert ring.exit_code == 0, ring.stderr
+        joined = next(n for n in json.loads(ring.stdout) if n["address"] == leaving)
+        assert joined["tokens"] == 16
+        for ks in KEYSPACES_CHECKED:
+            real = _owns(live, 1, ks)
+            s = spread[ks]
+            assert s["low"] - 4 * s["stdev"] <= real[leaving] <= s["high"] + 4 * s["stdev"], (ks, real[leaving], s)
+            assert abs(real[leaving] - s["mean"]) <= 4 * s["stdev"] + 0.001, (ks, real[leaving], s)
+    finally:
+        if live.cluster.node(NODE).pid is not None and leaving not in _owns(live, 1, "ks_nts"):
+            live.cluster.kill_node(NODE)
+        if leaving in _owns(live, 1, "ks_nts") and live.cluster.node(NODE).pid is not None:
+            live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
+            _wait(live, 1, all_nodes - {leaving})
+        _rejoin(live, random_tokens=False)
+        _wait(live, 1, all_nodes)
