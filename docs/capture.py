@@ -179,6 +179,11 @@ PLAN: list[Example | Setup] = [
             ("airflow", "delete-dag", "example_etl", "--yes", "--archive", "example_etl.jsonl.gz")),
     Example("airflow delete-dag", ("airflow", "delete-dag", "example_etl", "--dry-run"), "Gone.", expect=3),
     Example("airflow restore-dag", ("airflow", "restore-dag", "example_etl.jsonl.gz", "--yes")),
+    Example("airflow prune", ("airflow", "prune", "--dag", "example_reports", "--before", "2100-01-01", "--dry-run")),
+    Example("airflow prune",
+            ("airflow", "prune", "--dag", "example_reports", "--before", "2100-01-01", "--yes",
+             "--archive", "example_reports-prune.jsonl.gz")),
+    Example("airflow restore-dag", ("airflow", "restore-dag", "example_reports-prune.jsonl.gz", "--yes")),
     Example("sandbox down", ("sandbox", "down", "--dry-run")),
     Example("sandbox down", ("sandbox", "down")),
 ]  # fmt: skip
