@@ -10,7 +10,7 @@ shared row, reused by every DAG. The database checks every row: NOT NULL, keys, 
 `bd sandbox up` seeds its fresh Airflow database with EXAMPLE_DAGS (`seed_example_dags`), so the
 tour and the docs have DAGs to delete and restore; bd's tests and bench/airflow_delete.py populate
 their databases with `populate_dags` (through tests/airflow/populate.py). This module lives in the
-sandbox layer because it builds on the airflow library's reflection (`braindump_cli.servers` sits
+sandbox layer because it builds on the airflow library's reflection (`braindump_cli.sandbox.servers` sits
 below the domain libraries and may not import them).
 """
 
