@@ -29,7 +29,7 @@ lint: install
 	$(BIN)/lint-imports
 
 provision: install system-deps
-	$(BIN)/python -m braindump_cli.servers.provision
+	$(BIN)/python -m braindump_cli.sandbox.servers.provision
 
 # The whole suite: lint, type checks, layer contracts, then every test against real servers.
 test: lint provision

@@ -38,7 +38,7 @@ def _run(argv: list[str]) -> Callable[[], object]:
 def main() -> str:
     from cassandra.cluster import Cluster
 
-    from braindump_cli.servers.cassandra import start_cluster
+    from braindump_cli.sandbox.servers.cassandra import start_cluster
 
     work = Path(tempfile.mkdtemp(prefix="bd-bench-cassandra-"))
     cluster = start_cluster(work, nodes=3, dcs=2, progress=lambda m: print(f"bench: {m}", file=sys.stderr))

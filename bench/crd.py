@@ -26,7 +26,7 @@ import yaml
 
 from bench._timing import Sample, interleaved, report
 from braindump_cli.k8s.crd.shipped import database_crd
-from braindump_cli.servers.kube import start_kube
+from braindump_cli.sandbox.servers.kube import start_kube
 
 REPEAT = 10
 SAMPLE = {

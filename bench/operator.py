@@ -35,8 +35,8 @@ from braindump_cli.k8s.operator.builders import (
 )
 from braindump_cli.k8s.operator.model import OperatorConfig, parse_spec
 from braindump_cli.k8s.operator.status import job_state
-from braindump_cli.servers.kube import KubeCluster
-from braindump_cli.servers.kube_plane import start_control_plane
+from braindump_cli.sandbox.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube_plane import start_control_plane
 from braindump_cli.settings import resolve_kube
 
 COUNT = 200

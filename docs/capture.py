@@ -361,7 +361,7 @@ def _help(runner: Runner, command: str) -> str:
 
 def _scrub(text: str, runner: Runner) -> str:
     """Paths of this run, written the way a reader would type them."""
-    from braindump_cli.servers._cache import cache_root
+    from braindump_cli.sandbox.servers._cache import cache_root
 
     text = text.replace(str(runner.sandbox_dir), "$BD_SANDBOX_DIR")
     text = text.replace(str(runner.workdir) + "/", "").replace(str(runner.workdir), ".")
@@ -374,8 +374,8 @@ def capture(out_dir: Path, *, cassandra_ip: str, progress: Callable[[str], None]
     from scripts.demo import AIRFLOW_VERSION
 
     from braindump_cli.sandbox._components import cassandra_layout
-    from braindump_cli.servers.airflow_env import venv_dir
-    from braindump_cli.servers.kube_build import binaries_dir
+    from braindump_cli.sandbox.servers.airflow_env import venv_dir
+    from braindump_cli.sandbox.servers.kube_build import binaries_dir
 
     problems = coverage_problems()
     if problems:

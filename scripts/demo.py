@@ -228,7 +228,7 @@ FIXED_DATABASE = BLOG_DATABASE.replace("stable.imaginedata.co/v1", "stable.imagi
 
 
 def prepare_kube(workdir: Path) -> tuple[Context, Env]:
-    from braindump_cli.servers.kube_build import binaries_dir
+    from braindump_cli.sandbox.servers.kube_build import binaries_dir
 
     (workdir / "blog-database.yaml").write_text(BLOG_DATABASE)
     (workdir / "database.yaml").write_text(FIXED_DATABASE)

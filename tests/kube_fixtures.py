@@ -16,8 +16,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from braindump_cli.servers.kube import KubeCluster, start_kube
-from braindump_cli.servers.kube_plane import ControlPlane, start_control_plane
+from braindump_cli.sandbox.servers.kube import KubeCluster, start_kube
+from braindump_cli.sandbox.servers.kube_plane import ControlPlane, start_control_plane
 from tests.helpers import server_unavailable
 
 

@@ -31,7 +31,7 @@ _names = itertools.count(1)
 
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Any]:
-    from braindump_cli.servers.postgres import start_postgres
+    from braindump_cli.sandbox.servers.postgres import start_postgres
 
     try:
         server = start_postgres()
@@ -81,7 +81,7 @@ class _Databases:
                 path = self.root / "tmpl-1.10.sqlite"
                 create_schema(f"sqlite:///{path}", "sqlite")
             else:
-                from braindump_cli.servers.airflow_env import migrated_sqlite_file
+                from braindump_cli.sandbox.servers.airflow_env import migrated_sqlite_file
 
                 try:
                     path = migrated_sqlite_file(schema)
@@ -107,7 +107,7 @@ class _Databases:
             if schema == "1.10":
                 create_schema(url, dialect)
             else:
-                from braindump_cli.servers.airflow_env import migrate_airflow_db
+                from braindump_cli.sandbox.servers.airflow_env import migrate_airflow_db
 
                 try:
                     migrate_airflow_db(schema, url)

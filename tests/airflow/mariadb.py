@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._proc import free_port, init_data_dir, spawn, tail, terminate
+from braindump_cli.sandbox.servers._proc import free_port, init_data_dir, spawn, tail, terminate
 
 USER = "bd"
 SERVER_CANDIDATES = ("/usr/sbin/mariadbd", "/usr/sbin/mysqld")

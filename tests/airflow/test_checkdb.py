@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from braindump_cli.airflow._alembic_revisions import REVISIONS
 from braindump_cli.airflow.revisions import Revision, match_revision, release_heads, version_key
 from braindump_cli.cli.app import app
-from braindump_cli.servers.airflow_env import ensure_airflow_venv
+from braindump_cli.sandbox.servers.airflow_env import ensure_airflow_venv
 from tests.airflow.diag_support import DATABASES
 from tests.helpers import server_unavailable
 

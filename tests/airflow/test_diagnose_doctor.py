@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 
 from braindump_cli.airflow.doctor.interpreter import _shebang_python, find_airflow_python
 from braindump_cli.cli.app import app
-from braindump_cli.servers.airflow_env import ensure_airflow_venv
+from braindump_cli.sandbox.servers.airflow_env import ensure_airflow_venv
 from tests.airflow.diag_support import insert_dag, insert_import_error
 from tests.helpers import server_unavailable
 

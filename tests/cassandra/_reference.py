@@ -54,7 +54,9 @@ def sorted_tokens(ring: Ring) -> tuple[list[int], dict[int, Node]]:
 _SORTED: dict[int, tuple[Ring, list[int], dict[int, Node]]] = {}
 
 
-def natural_replicas(ring: Ring, strategy: str, factors: Mapping[str, int], token: int) -> list[Node]:
+# Complexity over 10 on purpose: the brute-force reference is deliberately literal: Cassandra's algorithm
+# transcribed, not factored.
+def natural_replicas(ring: Ring, strategy: str, factors: Mapping[str, int], token: int) -> list[Node]:  # noqa: C901
     """calculateNaturalReplicas for one token, walking the ring from the token's range."""
     cached = _SORTED.get(id(ring))
     if cached is None or cached[0] is not ring:

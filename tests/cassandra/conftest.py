@@ -46,7 +46,7 @@ TABLES = {
 
 @dataclass
 class LiveCassandra:
-    cluster: Any  # braindump_cli.servers.cassandra.CassandraCluster
+    cluster: Any  # braindump_cli.sandbox.servers.cassandra.CassandraCluster
     password_file: Path
     ca_file: Path | None = None  # the CA that signed the nodes' CQL TLS certificate
     hosts: str = "127.0.0.1,127.0.0.2,127.0.0.3,127.0.0.4"
@@ -98,7 +98,7 @@ class LiveCassandra:
 
 def write_tls_files(directory: Path, addresses: list[str]) -> tuple[Path, Path]:
     """A CA and one server certificate for every node address: (server PEM with key, CA PEM)."""
-    from braindump_cli.servers._pki import TestCa, cert_pem, key_pem
+    from braindump_cli.sandbox.servers._pki import TestCa, cert_pem, key_pem
 
     ca = TestCa.create("bd test CA", days=30)
     key, cert = ca.issue("cassandra", usage="server", sans=addresses)
@@ -141,7 +141,7 @@ def _prepare(live: LiveCassandra) -> None:
 
 @pytest.fixture(scope="session")
 def cassandra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveCassandra]:
-    from braindump_cli.servers.cassandra import start_cluster
+    from braindump_cli.sandbox.servers.cassandra import start_cluster
 
     work = tmp_path_factory.mktemp("cassandra")
     start = time.monotonic()

@@ -41,7 +41,7 @@ SCENARIOS: dict[str, tuple[dict[str, str], str | None]] = {
 def airflow_bin(request: pytest.FixtureRequest) -> Path:
     version: str = request.param
     try:
-        from braindump_cli.servers.airflow_env import ensure_airflow_venv
+        from braindump_cli.sandbox.servers.airflow_env import ensure_airflow_venv
 
         venv = ensure_airflow_venv(version)
     except Exception as exc:

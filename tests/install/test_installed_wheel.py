@@ -64,7 +64,7 @@ GROUP_FAILURES: dict[str, tuple[list[str] | None, list[str]]] = {
 # What the package must not ship: the demo (scripts/demo.py) and the MariaDB harness (tests/airflow/mariadb.py).
 HARNESS_PROBE = (
     "import importlib.util, json; "
-    "print(json.dumps([m for m in ('braindump_cli.demo', 'braindump_cli.servers.mariadb') "
+    "print(json.dumps([m for m in ('braindump_cli.demo', 'braindump_cli.sandbox.servers.mariadb') "
     "if importlib.util.find_spec(m)]))"
 )
 
@@ -152,7 +152,7 @@ def test_bad_input_exits_2(installed: Installed, kubeconfig: Path, tmp_path: Pat
 
 @pytest.mark.kube
 def test_sandbox_kube_up_status_down(installed: Installed, tmp_path: Path) -> None:
-    """The kube binaries come from the provisioned cache (`python -m braindump_cli.servers.provision`)."""
+    """The kube binaries come from the provisioned cache (`python -m braindump_cli.sandbox.servers.provision`)."""
     env = {"BD_SANDBOX_DIR": str(tmp_path / "sandbox")}
     up = installed.bd_run("sandbox", "up", "--kube", "-o", "json", env=env, timeout=900)
     try:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner, Result
 
 from braindump_cli.cli.app import app
 from braindump_cli.k8s.client import KubeApi
-from braindump_cli.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube import KubeCluster
 from braindump_cli.settings import KubeSettings, resolve_kube
 from tests import kube_fixtures
 

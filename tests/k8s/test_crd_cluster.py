@@ -14,7 +14,7 @@ from braindump_cli.k8s.client import MERGE_PATCH, ApiError, KubeApi
 from braindump_cli.k8s.crd.check import check_document, dry_run_document
 from braindump_cli.k8s.crd.resolve import crd_info
 from braindump_cli.k8s.crd.shipped import database_crd
-from braindump_cli.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube import KubeCluster
 from tests.k8s.conftest import Bd, as_json
 
 pytestmark = pytest.mark.kube

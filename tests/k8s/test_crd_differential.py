@@ -19,7 +19,7 @@ from braindump_cli.k8s.client import ApiError, KubeApi
 from braindump_cli.k8s.crd.check import check_document, server_problems
 from braindump_cli.k8s.crd.resolve import CrdInfo, crd_info
 from braindump_cli.k8s.crd.shipped import database_crd
-from braindump_cli.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube import KubeCluster
 from tests.k8s import crd_corpus, real_crds
 from tests.k8s.conftest import Bd
 

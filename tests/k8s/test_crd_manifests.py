@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from braindump_cli.k8s.crd.shipped import database_crd
-from braindump_cli.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube import KubeCluster
 from tests.k8s.conftest import Bd, as_json
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from braindump_cli.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube import KubeCluster
 
 pytestmark = pytest.mark.kube
 

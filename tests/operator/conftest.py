@@ -21,8 +21,8 @@ import pytest
 
 from braindump_cli.k8s.client import ApiError, KubeApi
 from braindump_cli.process import terminate
-from braindump_cli.servers.kube import KubeCluster
-from braindump_cli.servers.kube_plane import ControlPlane
+from braindump_cli.sandbox.servers.kube import KubeCluster
+from braindump_cli.sandbox.servers.kube_plane import ControlPlane
 from braindump_cli.settings import resolve_kube
 from tests import kube_fixtures
 

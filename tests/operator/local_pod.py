@@ -33,7 +33,7 @@ from typing import Any
 import pytest
 
 from braindump_cli.process import terminate
-from braindump_cli.servers._proc import tail
+from braindump_cli.sandbox.servers._proc import tail
 
 LOCAL_ACCOUNT = "postgres"
 

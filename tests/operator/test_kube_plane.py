@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from braindump_cli.k8s.client import KubeApi
-from braindump_cli.servers.kube_build import KUBE_VERSION, KWOK_VERSION
-from braindump_cli.servers.kube_plane import ControlPlane
+from braindump_cli.sandbox.servers.kube_build import KUBE_VERSION, KWOK_VERSION
+from braindump_cli.sandbox.servers.kube_plane import ControlPlane
 from tests.operator.conftest import new_namespace, wait_for
 
 pytestmark = [pytest.mark.kube, pytest.mark.slow]

@@ -3,7 +3,7 @@ PostgreSQL Database runs as a local process (tests/operator/local_pod.py says ho
 a process) with Debian's PostgreSQL 15 binaries, and the effect is checked with psql.
 
 The server is the StatefulSet's own container (its command, env and volume); the Jobs run
-against it; restores go into fresh servers of the suite's harness (braindump_cli.servers.postgres).
+against it; restores go into fresh servers of the suite's harness (braindump_cli.sandbox.servers.postgres).
 """
 
 from __future__ import annotations
@@ -34,8 +34,8 @@ from braindump_cli.k8s.operator.builders import (
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.k8s.operator.model import DatabaseSpec, OperatorConfig, parse_spec
 from braindump_cli.process import terminate
-from braindump_cli.servers._proc import free_port
-from braindump_cli.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
+from braindump_cli.sandbox.servers._proc import free_port
+from braindump_cli.sandbox.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
 from tests.operator.docs_story import story_files, story_section
 from tests.operator.local_pod import PROBES, LocalContainer, local_container, probe_argv, start_server, volume_dir
 

@@ -31,8 +31,8 @@ import yaml
 from braindump_cli.k8s.client import KubeApi
 from braindump_cli.k8s.operator.engines import BACKUP_MOUNT
 from braindump_cli.process import terminate
-from braindump_cli.servers._proc import free_port
-from braindump_cli.servers.postgres import pg_bin_dir
+from braindump_cli.sandbox.servers._proc import free_port
+from braindump_cli.sandbox.servers.postgres import pg_bin_dir
 from tests.operator.conftest import (
     GROUP_PATH,
     OperatorProcess,

@@ -73,7 +73,9 @@ def _is_python(word: str) -> bool:
     return name.startswith("python") or name == "pypy3"
 
 
-def classify(argv: Sequence[str]) -> tuple[str, bool] | None:
+# Complexity over 10 on purpose: one branch per way Airflow names its processes (airflow CLI, gunicorn, celery,
+# python -m), kept side by side so a new form is added in one place.
+def classify(argv: Sequence[str]) -> tuple[str, bool] | None:  # noqa: C901
     """(role, is a sub-process) for an Airflow or gunicorn command line, else None.
 
     A process title (`exec -a`, setproctitle) arrives as a first argument with spaces: split it.

@@ -346,7 +346,9 @@ def build_replica_map(ring: Ring | TokenRing, replication: Replication) -> Repli
 # ---------------------------------------------------------------- one token, Cassandra's own walk
 
 
-def endpoints_for_token(ring: Ring | TokenRing, replication: Replication, token: int) -> tuple[Node, ...]:
+# Complexity over 10 on purpose: follows NetworkTopologyStrategy.calculateNaturalReplicas step for step (racks
+# skipped then revisited per DC) so it can be checked against Cassandra's own.
+def endpoints_for_token(ring: Ring | TokenRing, replication: Replication, token: int) -> tuple[Node, ...]:  # noqa: C901
     """Replicas of `token` in Cassandra's order (the first is the primary), by walking the ring.
 
     This is a direct transcription of calculateNaturalReplicas for one token; `nodetool

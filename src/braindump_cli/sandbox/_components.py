@@ -54,7 +54,7 @@ def _need(tool: str, package: str, why: str) -> None:
 
 
 def check_kube_tools(*, control_plane: bool = True) -> None:
-    from braindump_cli.servers.kube_build import binaries_dir, control_plane_dir, kwok_dir
+    from braindump_cli.sandbox.servers.kube_build import binaries_dir, control_plane_dir, kwok_dir
 
     built = all((binaries_dir() / name).exists() for name in ("kube-apiserver", "etcd", "kubectl"))
     if control_plane:
@@ -69,8 +69,8 @@ KUBE_PLANE_PROCESSES = ("kube-controller-manager", "kube-scheduler", "kwok")
 
 def start_kube_component(directory: Path, progress: Progress, *, nodes: int | None = 1) -> Entry:
     """The whole control plane with `nodes` KWOK Nodes, or kube-apiserver + etcd only (`nodes=None`)."""
-    from braindump_cli.servers.kube import start_kube
-    from braindump_cli.servers.kube_plane import start_control_plane
+    from braindump_cli.sandbox.servers.kube import start_kube
+    from braindump_cli.sandbox.servers.kube_plane import start_control_plane
 
     workdir = directory / KUBE
     what = "the Kubernetes control plane" if nodes else "kube-apiserver + etcd"
@@ -112,8 +112,8 @@ def start_kube_component(directory: Path, progress: Progress, *, nodes: int | No
 
 
 def _kube_cluster(entry: Entry) -> Any:
-    from braindump_cli.servers.kube import KubeCluster
-    from braindump_cli.servers.kube_build import binaries_dir
+    from braindump_cli.sandbox.servers.kube import KubeCluster
+    from braindump_cli.sandbox.servers.kube_build import binaries_dir
 
     bins = binaries_dir()
     return KubeCluster(
@@ -130,7 +130,7 @@ def _kube_cluster(entry: Entry) -> Any:
 def probe_kube(entry: Entry) -> tuple[bool, str]:
     """(ready, detail): the apiserver answers /readyz; with the control plane, the controller-manager
     and scheduler answer /healthz and KWOK keeps every Node Ready."""
-    from braindump_cli.servers.kube_plane import healthz, ready_nodes
+    from braindump_cli.sandbox.servers.kube_plane import healthz, ready_nodes
 
     cluster = _kube_cluster(entry)
     if not cluster.is_ready():
@@ -153,7 +153,7 @@ def probe_kube(entry: Entry) -> tuple[bool, str]:
 
 
 def check_cassandra_tools() -> None:
-    from braindump_cli.servers.cassandra import cassandra_dir
+    from braindump_cli.sandbox.servers.cassandra import cassandra_dir
 
     _need("java", "openjdk-17-jdk-headless", "Cassandra nodes and nodetool run on Java 17")
     if not (cassandra_dir() / ".complete").is_file():
@@ -195,7 +195,7 @@ def cassandra_layout(nodes: int, first_ip: str) -> tuple[list[str], list[int], i
 
 def cassandra_ports(nodes: int, first_ip: str, *, only: list[int] | None = None) -> list[tuple[str, int]]:
     """(host, port) pairs of nodes 1..`nodes` (or just the node numbers in `only`)."""
-    from braindump_cli.servers.cassandra import CQL_PORT, STORAGE_PORT
+    from braindump_cli.sandbox.servers.cassandra import CQL_PORT, STORAGE_PORT
 
     addresses, jmx_ports, _ = cassandra_layout(nodes, first_ip)
     out: list[tuple[str, int]] = []
@@ -234,7 +234,7 @@ def _configs_exist(entry: Entry, nodes: int) -> bool:
 def start_cassandra_component(
     directory: Path, nodes: int, first_ip: str, previous: Entry | None, progress: Progress
 ) -> Entry:
-    from braindump_cli.servers.cassandra import CQL_PORT
+    from braindump_cli.sandbox.servers.cassandra import CQL_PORT
 
     addresses, jmx_ports, _ = cassandra_layout(nodes, first_ip)
     todo = cassandra_nodes_to_start(previous, nodes)
@@ -269,7 +269,7 @@ def start_cassandra_component(
 
 
 def _start_new_cluster(workdir: Path, nodes: int, first_ip: str, progress: Progress) -> list[ProcessRecord]:
-    from braindump_cli.servers.cassandra import start_cluster
+    from braindump_cli.sandbox.servers.cassandra import start_cluster
 
     _, _, jmx_base = cassandra_layout(nodes, first_ip)
     cluster = start_cluster(
@@ -289,7 +289,7 @@ def _start_recorded_nodes(
     workdir: Path, addresses: list[str], jmx_ports: list[int], todo: list[int], progress: Progress
 ) -> list[ProcessRecord]:
     """Start nodes `todo` of a cluster whose config the harness wrote earlier (data and tokens kept)."""
-    from braindump_cli.servers.cassandra import CassandraCluster, CassandraNode, ensure_cassandra_jars
+    from braindump_cli.sandbox.servers.cassandra import CassandraCluster, CassandraNode, ensure_cassandra_jars
 
     lib = ensure_cassandra_jars(progress=progress)
     members = []
@@ -335,7 +335,7 @@ def probe_cassandra(entry: Entry) -> tuple[bool, str]:
     """(ready, detail): every node accepts a TCP connection on its CQL port."""
     import socket
 
-    from braindump_cli.servers.cassandra import CQL_PORT
+    from braindump_cli.sandbox.servers.cassandra import CQL_PORT
 
     down = []
     for address in entry["addresses"]:
@@ -353,13 +353,13 @@ def probe_cassandra(entry: Entry) -> tuple[bool, str]:
 
 
 def airflow_version() -> str:
-    from braindump_cli.servers.airflow_env import AIRFLOW_VERSIONS
+    from braindump_cli.sandbox.servers.airflow_env import AIRFLOW_VERSIONS
 
     return AIRFLOW_VERSIONS[0]
 
 
 def check_airflow_tools() -> None:
-    from braindump_cli.servers.postgres import pg_bin_dir
+    from braindump_cli.sandbox.servers.postgres import pg_bin_dir
 
     try:
         if not (pg_bin_dir() / "initdb").exists():  # BD_PG_BIN is taken as given by the harness
@@ -389,10 +389,12 @@ def _postmaster_pid(data_dir: Path) -> int:
     return int((data_dir / "postmaster.pid").read_text().split()[0])
 
 
-def start_airflow_component(directory: Path, previous: Entry | None, progress: Progress) -> Entry:
+# Complexity over 10 on purpose: one start-or-resume sequence whose steps each undo on failure; splitting it would
+# separate a step from its undo.
+def start_airflow_component(directory: Path, previous: Entry | None, progress: Progress) -> Entry:  # noqa: C901
     """A PostgreSQL holding a real Airflow schema (`airflow db migrate`), resumed if its data was kept."""
-    from braindump_cli.servers.airflow_env import ensure_airflow_venv, migrate_airflow_db
-    from braindump_cli.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
+    from braindump_cli.sandbox.servers.airflow_env import ensure_airflow_venv, migrate_airflow_db
+    from braindump_cli.sandbox.servers.postgres import PostgresServer, pg_bin_dir, start_postgres
 
     version = airflow_version()
     try:
@@ -446,7 +448,7 @@ def start_airflow_component(directory: Path, previous: Entry | None, progress: P
 
 def _resume_postgres(root: Path, port: int, bin_dir: Path, progress: Progress) -> Any:
     """Start a kept data directory again on its old port (`pg_ctl restart` reuses postmaster.opts)."""
-    from braindump_cli.servers.postgres import PostgresServer
+    from braindump_cli.sandbox.servers.postgres import PostgresServer
 
     if port_in_use("127.0.0.1", port):
         raise UsageError(
@@ -478,7 +480,7 @@ def _schema_revision(server: Any) -> str:
 
 def probe_airflow(entry: Entry) -> tuple[bool, str]:
     """(ready, detail): the database answers and holds Airflow's alembic revision."""
-    from braindump_cli.servers.postgres import PostgresServer, pg_bin_dir
+    from braindump_cli.sandbox.servers.postgres import PostgresServer, pg_bin_dir
 
     try:
         server = PostgresServer(root=Path(entry["root"]), port=int(entry["port"]), bin_dir=pg_bin_dir())

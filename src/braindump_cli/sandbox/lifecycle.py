@@ -1,6 +1,6 @@
 """`bd sandbox`: real local servers (kube-apiserver + etcd, Cassandra, PostgreSQL with an Airflow schema).
 
-The servers are started by the same harnesses as bd's test suite (`braindump_cli.servers`) and
+The servers are started by the same harnesses as bd's test suite (`braindump_cli.sandbox.servers`) and
 outlive the `bd sandbox up` process. Everything the sandbox starts is recorded in
 `<sandbox dir>/state.json` with each pid's start time, so `down` stops exactly those processes and
 never a pid the kernel has since given to someone else.

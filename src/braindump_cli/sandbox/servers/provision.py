@@ -14,16 +14,16 @@ from collections.abc import Callable
 
 # (label, module, function): each function takes `progress=` and returns once its artefacts exist.
 STEPS: list[tuple[str, str, str]] = [
-    ("kube-apiserver + etcd + kubectl", "braindump_cli.servers.kube_build", "ensure_kube_binaries"),
+    ("kube-apiserver + etcd + kubectl", "braindump_cli.sandbox.servers.kube_build", "ensure_kube_binaries"),
     (
         "kube-controller-manager + kube-scheduler + kwok",
-        "braindump_cli.servers.kube_build",
+        "braindump_cli.sandbox.servers.kube_build",
         "ensure_control_plane_binaries",
     ),
-    ("cassandra 5.0 jars", "braindump_cli.servers.cassandra", "ensure_cassandra_jars"),
-    ("apache-airflow 3.3.2 venv + schema", "braindump_cli.servers.airflow_env", "provision_airflow_3"),
-    ("apache-airflow 2.10.5 venv + schema", "braindump_cli.servers.airflow_env", "provision_airflow_2"),
-    ("apache-airflow MySQL/MariaDB drivers", "braindump_cli.servers.airflow_env", "provision_airflow_mysql"),
+    ("cassandra 5.0 jars", "braindump_cli.sandbox.servers.cassandra", "ensure_cassandra_jars"),
+    ("apache-airflow 3.3.2 venv + schema", "braindump_cli.sandbox.servers.airflow_env", "provision_airflow_3"),
+    ("apache-airflow 2.10.5 venv + schema", "braindump_cli.sandbox.servers.airflow_env", "provision_airflow_2"),
+    ("apache-airflow MySQL/MariaDB drivers", "braindump_cli.sandbox.servers.airflow_env", "provision_airflow_mysql"),
 ]
 
 

@@ -3,7 +3,7 @@ kube-controller-manager, kube-scheduler and KWOK playing the kubelet for N simul
 
 API (shared by tests/operator, bench/operator and `bd sandbox up --kube`):
 
-    from braindump_cli.servers.kube_plane import start_control_plane
+    from braindump_cli.sandbox.servers.kube_plane import start_control_plane
 
     with start_control_plane(workdir, nodes=1, progress=print) as plane:
         plane.cluster                       # the KubeCluster (etcd + kube-apiserver), see servers.kube
@@ -43,9 +43,9 @@ from types import TracebackType
 import yaml
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._proc import free_ports, spawn, tail, terminate
-from braindump_cli.servers.kube import KubeCluster, KubeHarnessError, start_kube
-from braindump_cli.servers.kube_build import KWOK_STAGES, ControlPlaneBinaries, ensure_control_plane_binaries
+from braindump_cli.sandbox.servers._proc import free_ports, spawn, tail, terminate
+from braindump_cli.sandbox.servers.kube import KubeCluster, KubeHarnessError, start_kube
+from braindump_cli.sandbox.servers.kube_build import KWOK_STAGES, ControlPlaneBinaries, ensure_control_plane_binaries
 
 DEFAULT_NODES = 1
 FAIL_PREFIX = "fail-"

@@ -8,9 +8,9 @@
 
 from __future__ import annotations
 
-from braindump_cli.servers.cassandra.cluster import CassandraCluster, CassandraNode, start_cluster
-from braindump_cli.servers.cassandra.config import CQL_PORT, NUM_TOKENS, STORAGE_PORT
-from braindump_cli.servers.cassandra.jars import CASSANDRA_VERSION, cassandra_dir, ensure_cassandra_jars
+from braindump_cli.sandbox.servers.cassandra.cluster import CassandraCluster, CassandraNode, start_cluster
+from braindump_cli.sandbox.servers.cassandra.config import CQL_PORT, NUM_TOKENS, STORAGE_PORT
+from braindump_cli.sandbox.servers.cassandra.jars import CASSANDRA_VERSION, cassandra_dir, ensure_cassandra_jars
 
 __all__ = [
     "CASSANDRA_VERSION",

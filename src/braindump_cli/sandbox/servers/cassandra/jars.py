@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._cache import cache_root
+from braindump_cli.sandbox.servers._cache import cache_root
 
 CASSANDRA_VERSION = "5.0.8"
 

@@ -2,7 +2,7 @@
 
 API (shared by tests/k8s, tests/operator and `bd sandbox`):
 
-    from braindump_cli.servers.kube import start_kube
+    from braindump_cli.sandbox.servers.kube import start_kube
 
     with start_kube(workdir, progress=print) as kc:   # or kc = start_kube(...); ...; kc.stop()
         kc.server              # "https://127.0.0.1:<port>"
@@ -40,9 +40,9 @@ from typing import Any
 import yaml
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._pki import TestCa, cert_pem, key_pem
-from braindump_cli.servers._proc import free_ports, spawn, tail, terminate
-from braindump_cli.servers.kube_build import ensure_kube_binaries
+from braindump_cli.sandbox.servers._pki import TestCa, cert_pem, key_pem
+from braindump_cli.sandbox.servers._proc import free_ports, spawn, tail, terminate
+from braindump_cli.sandbox.servers.kube_build import ensure_kube_binaries
 
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 

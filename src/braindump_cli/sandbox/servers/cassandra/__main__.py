@@ -1,4 +1,4 @@
-"""Manual smoke run: `python -m braindump_cli.servers.cassandra [NODES]` starts a two-DC cluster."""
+"""Manual smoke run: `python -m braindump_cli.sandbox.servers.cassandra [NODES]` starts a two-DC cluster."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from braindump_cli.servers.cassandra.cluster import start_cluster
+from braindump_cli.sandbox.servers.cassandra.cluster import start_cluster
 
 
-def main() -> None:  # pragma: no cover - manual smoke run: python -m braindump_cli.servers.cassandra
+def main() -> None:  # pragma: no cover - manual smoke run: python -m braindump_cli.sandbox.servers.cassandra
 
     work = Path(tempfile.mkdtemp(prefix="bd-cassandra-"))
     start = time.monotonic()

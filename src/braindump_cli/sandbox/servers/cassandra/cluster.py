@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._proc import spawn, terminate
-from braindump_cli.servers.cassandra.config import (
+from braindump_cli.sandbox.servers._proc import spawn, terminate
+from braindump_cli.sandbox.servers.cassandra.config import (
     CQL_PORT,
     LOGBACK,
     STORAGE_PORT,
@@ -25,8 +25,8 @@ from braindump_cli.servers.cassandra.config import (
     generate_tokens,
     node_yaml,
 )
-from braindump_cli.servers.cassandra.jars import ensure_cassandra_jars, java_command
-from braindump_cli.servers.cassandra.nodetool import nodetool_argv, run_nodetool, run_nodetool_batch
+from braindump_cli.sandbox.servers.cassandra.jars import ensure_cassandra_jars, java_command
+from braindump_cli.sandbox.servers.cassandra.nodetool import nodetool_argv, run_nodetool, run_nodetool_batch
 
 READY_LINE = "Starting listening for CQL clients"
 DEFAULT_SUPERUSER = ("cassandra", "cassandra")

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._proc import free_port, init_data_dir
+from braindump_cli.sandbox.servers._proc import free_port, init_data_dir
 
 PG_BIN_CANDIDATES = (Path("/usr/lib/postgresql/15/bin"), Path("/usr/lib/postgresql/16/bin"))
 SUPERUSER = "bd"

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._cache import cache_root
+from braindump_cli.sandbox.servers._cache import cache_root
 
 KUBE_VERSION = "v1.37.2"
 ETCD_VERSION = "v3.6.16"

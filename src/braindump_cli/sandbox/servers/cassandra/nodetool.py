@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from importlib import resources
 from pathlib import Path
 
-from braindump_cli.servers.cassandra.jars import java_command
+from braindump_cli.sandbox.servers.cassandra.jars import java_command
 
 BATCH_SOURCE = "BdNodetoolBatch.java"
 END_MARKER = "@@BD-END rc="
@@ -82,7 +82,7 @@ def run_nodetool_batch(
             raise ValueError("nodetool batch arguments cannot hold tabs or newlines")
         lines.append("\t".join(full))
     jvm = ["-Xmx256M", *NODETOOL_FAST_FLAGS, f"-Dlogback.configurationFile={tools_logback(workdir)}"]
-    with resources.as_file(resources.files("braindump_cli.servers.cassandra").joinpath(BATCH_SOURCE)) as src:
+    with resources.as_file(resources.files("braindump_cli.sandbox.servers.cassandra").joinpath(BATCH_SOURCE)) as src:
         proc = _run_tool(java_command(lib, str(src), jvm=jvm), input="\n".join(lines) + "\n", timeout=timeout)
     outputs = _split_batch_output(proc.stdout, commands, jmx_port)
     if proc.returncode != 0 or len(outputs) != len(commands):

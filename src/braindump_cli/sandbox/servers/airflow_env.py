@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from braindump_cli.progress import Progress, no_progress
-from braindump_cli.servers._cache import cache_root
+from braindump_cli.sandbox.servers._cache import cache_root
 
 AIRFLOW_VERSIONS = ("3.3.2", "2.10.5")
 STAMP = ".bd-ready.json"
