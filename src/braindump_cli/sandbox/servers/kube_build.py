@@ -169,7 +169,7 @@ KUBE_COMMANDS = ("kube-apiserver", "kubectl", "kube-controller-manager", "kube-s
 def _build_kube(work: Path, out: Path, kube_version: str, names: tuple[str, ...], progress: Progress) -> None:
     _wrapper_module(work, kube_version, progress)
     for name in names:
-        partial = out / f".{name}.partial"
+        partial = out / f".{name}.{os.getpid()}.partial"  # concurrent builders do not collide
         _go_build(
             ["-trimpath", "-ldflags", _ldflags(kube_version), "-o", str(partial), f"k8s.io/kubernetes/cmd/{name}"],
             work,
@@ -188,8 +188,9 @@ def _build_etcd(work: Path, out: Path, etcd_version: str, progress: Progress) ->
     )
     _run(["go", "get", f"go.etcd.io/etcd/server/v3@{etcd_version}"], work, progress)
     _run(["go", "mod", "tidy"], work, progress)
-    _go_build(["-trimpath", "-ldflags", "-s -w", "-o", str(out / ".etcd.partial"), "."], work, "etcd", progress)
-    os.replace(out / ".etcd.partial", out / "etcd")
+    partial = out / f".etcd.{os.getpid()}.partial"  # concurrent builders do not collide
+    _go_build(["-trimpath", "-ldflags", "-s -w", "-o", str(partial), "."], work, "etcd", progress)
+    os.replace(partial, out / "etcd")
 
 
 def ensure_kube_binaries(
@@ -218,7 +219,7 @@ def _build_kwok(work: Path, out: Path, kwok_version: str, progress: Progress) ->
     _run(["go", "get", f"sigs.k8s.io/kwok@{kwok_version}"], work, progress)
     _run(["go", "mod", "tidy"], work, progress)
     ldflags = "-s -w"  # pkg/consts.Version already holds the release at its tag
-    partial = out / ".kwok.partial"
+    partial = out / f".kwok.{os.getpid()}.partial"  # concurrent builders do not collide
     _go_build(
         ["-trimpath", "-ldflags", ldflags, "-o", str(partial), "sigs.k8s.io/kwok/cmd/kwok"],
         work,
