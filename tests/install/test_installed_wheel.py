@@ -61,10 +61,12 @@ GROUP_FAILURES: dict[str, tuple[list[str] | None, list[str]]] = {
 }
 
 
-# What the package must not ship: the demo (scripts/demo.py) and the MariaDB harness (tests/airflow/mariadb.py).
+# What the package must not ship: the demo (scripts/demo.py), the MariaDB harness (tests/airflow/mariadb.py) and
+# the synthetic ring generator (tests/cassandra/synthetic.py).
 HARNESS_PROBE = (
     "import importlib.util, json; "
-    "print(json.dumps([m for m in ('braindump_cli.demo', 'braindump_cli.sandbox.servers.mariadb') "
+    "print(json.dumps([m for m in ('braindump_cli.demo', 'braindump_cli.sandbox.servers.mariadb', "
+    "'braindump_cli.cassandra.synthetic') "
     "if importlib.util.find_spec(m)]))"
 )
 

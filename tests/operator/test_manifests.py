@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 import yaml
@@ -73,6 +74,22 @@ def test_run_rejects_conflicting_options() -> None:
     result = CliRunner().invoke(app, ["operator", "run", "--standalone", "--priority", "5"])
     assert result.exit_code == 2
     assert "exclude each other" in result.stderr
+
+
+@pytest.mark.parametrize("mode", [[], ["--standalone"]])
+def test_run_against_a_refusing_api_server_exits_5_in_one_line(tmp_path: Path, mode: list[str]) -> None:
+    """Both modes ask the API server before kopf starts (kopf alone says it with an aiohttp traceback)."""
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\n"
+        "clusters: [{name: c, cluster: {server: 'https://127.0.0.1:1', insecure-skip-tls-verify: true}}]\n"
+        "users: [{name: u, user: {token: not-a-real-token}}]\n"
+        "contexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n"
+    )
+    result = CliRunner().invoke(app, ["operator", "run", *mode, "--kubeconfig", str(kubeconfig)])
+    assert result.exit_code == 5, result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith("bd: error: ")
 
 
 def test_yaml_has_no_anchors_and_says_what_json_says() -> None:

@@ -36,6 +36,12 @@ def operator_identity() -> str:
     return os.environ.get("POD_ID") or f"{socket.gethostname()}/{os.getpid()}"
 
 
+def _ensure_reachable(api: KubeApi) -> None:
+    """Ask the API server once before kopf starts: kopf reports an unreachable server as an aiohttp
+    traceback, bd as one line and exit 5 (peering mode asked anyway; --standalone did not)."""
+    api.request("GET", "/version", what="the API server version")
+
+
 def _ensure_peering(api: KubeApi, options: RunOptions) -> None:
     """kopf pauses until it sees its peering object; create it (once) so a fresh install starts."""
     targets: Sequence[tuple[str, str]] = (
@@ -82,6 +88,7 @@ def run_operator(
     options = options or RunOptions()
     api = KubeApi.from_settings(settings, pool_size=max(options.workers * 2, 10))
     identity = operator_identity()
+    _ensure_reachable(api)
     if not options.standalone:
         _ensure_peering(api, options)
 
