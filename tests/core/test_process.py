@@ -30,8 +30,14 @@ def children() -> Iterator[list[subprocess.Popen[str]]]:
         proc.wait()
 
 
+def _default_sigint() -> None:
+    # A shell starts background jobs (CI's make under nohup, `cmd &`) with SIGINT ignored, and an exec'd
+    # child inherits that: `sleep` would then outlive SIGINT and be SIGKILLed. Give it the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(children: list[subprocess.Popen[str]], *argv: str) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(list(argv), stdout=subprocess.PIPE, text=True, preexec_fn=_default_sigint)
     children.append(proc)
     return proc
 
