@@ -74,7 +74,8 @@ def _rejoin(live: LiveCassandra, *, random_tokens: bool) -> None:
     else:
         text = harness.read_text()
     yaml.write_text(text)
-    live.cluster.start_node(NODE, timeout=600)
+    # a bootstrapping node checks it has heard from a seed only after the ring delay: give it 10 s
+    live.cluster.start_node(NODE, timeout=600, ring_delay_ms=10_000 if random_tokens else 1000)
 
 
 def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandra) -> None:

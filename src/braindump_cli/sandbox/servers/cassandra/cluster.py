@@ -98,7 +98,13 @@ class CassandraCluster:
         """Run many nodetool commands against node i in one JVM (same NodeTool code, no JVM start each)."""
         return run_nodetool_batch(self.lib, self.workdir, self.node(i).jmx_port, commands, timeout=timeout)
 
-    def start_node(self, i: int, *, timeout: float = 300) -> None:
+    def start_node(self, i: int, *, timeout: float = 300, ring_delay_ms: int = 1000) -> None:
+        """Start node i and wait until it serves CQL.
+
+        `ring_delay_ms` is Cassandra's wait for gossip before joining. 1 s is enough for a node that
+        already owns tokens; a node that bootstraps checks that it has heard from a seed only after
+        that wait, so under load it needs more (seen: "Unable to contact any seeds" after 1 s).
+        """
         node = self.node(i)
         if node.pid is not None:
             return
@@ -121,7 +127,7 @@ class CassandraCluster:
                 "-Dcassandra-foreground=yes",
                 f"-Dcassandra.jmx.local.port={node.jmx_port}",
                 "-Dcassandra.skip_wait_for_gossip_to_settle=0",
-                "-Dcassandra.ring_delay_ms=1000",
+                f"-Dcassandra.ring_delay_ms={ring_delay_ms}",
                 "-Dcassandra.superuser_setup_delay_ms=0",
                 f"-Dcassandra-rackdc.properties=file://{node.directory / 'cassandra-rackdc.properties'}",
             ],
@@ -207,8 +213,10 @@ def _tail(node: CassandraNode, lines: int = 30) -> str:
     for f in (node.log_file, node.directory / "logs" / "stdout.log"):
         if f.exists():
             text = f.read_text(errors="replace").splitlines()
-            errors = [ln for ln in text if ln.startswith(("ERROR", "Exception", "Error"))]
-            return "\n".join((errors or text)[-lines:])
+            errors = [i for i, ln in enumerate(text) if ln.startswith(("ERROR", "Exception", "Error"))]
+            # each ERROR line with the exception message that follows it, not the stack frames
+            picked = [ln for i in errors for ln in text[i : i + 3] if not ln.lstrip().startswith("at ")]
+            return "\n".join((picked or text)[-lines:])
     return "(no log)"
 
 
