@@ -27,6 +27,7 @@ from braindump_cli.airflow.archive import read_header
 from braindump_cli.airflow.delete import delete_dag
 from braindump_cli.airflow.restore import restore_dag
 from braindump_cli.cli.app import app
+from braindump_cli.sandbox.airflow_seed import Shape, populate_dags
 from tests.airflow.conftest import BACKEND_MARKS
 from tests.airflow.killing import run_and_kill
 from tests.airflow.populate import table_snapshot
@@ -69,6 +70,24 @@ def test_batched_delete_ends_as_the_one_transaction_delete(
     assert table_snapshot(url) == want_db
     assert read_header(archive).counts == made["victim"]
     assert not archive.with_name(archive.name + ".journal").exists()
+    assert_restores(url, archive, before)
+
+
+def test_a_batch_wider_than_the_bind_limit_on_a_composite_key(
+    airflow_db: Callable[[str, str], str], tmp_path: Path
+) -> None:
+    """63,000 xcom rows (a four-column key) in one batch: 252,000 key values, more than SQLite binds in
+    one statement (32,766 by default, 250,000 in Debian's build), so bd splits the batch's DELETE;
+    PostgreSQL deletes it by ctid."""
+    url = airflow_db("3.3.2", "sqlite")
+    made = populate_dags(url, ["victim"], Shape(runs=1, tasks=1, per_table={"xcom": 63_000}))["victim"]
+    assert made["xcom"] == 63_000
+    before = table_snapshot(url)
+    archive = tmp_path / "wide.jsonl.gz"
+    result = delete_dag(url, ["victim"], archive=archive, batch_size=70_000)
+    assert result.deleted == made
+    with connect(url) as conn:
+        assert conn.execute(sql("SELECT COUNT(*) FROM xcom")).scalar_one() == 0
     assert_restores(url, archive, before)
 
 

@@ -211,8 +211,12 @@ def _one_batch(
     pk = info.primary_key
     where = render_branch(conn, sel, table, qt, branch)
     lock = "" if conn.dialect.name == "sqlite" else " FOR UPDATE"
-    pk_cols = ", ".join(f"{qt}.{quote(conn, c)}" for c in pk)
+    # PostgreSQL deletes the batch by the rows' physical address (ctid): stable while this transaction
+    # holds their locks, and one TID scan whatever the key's width or types.
+    by_ctid = conn.dialect.name == "postgresql"
+    pk_cols = ", ".join(f"{qt}.{quote(conn, c)}" for c in (("ctid",) if by_ctid else ()) + tuple(pk))
     select = f"SELECT {pk_cols}, {archive_columns(conn, sel, table)} FROM {qt} WHERE {where} LIMIT {int(size)}{lock}"
+    skip = len(pk) + by_ctid
     # A batch that fails after its rows reached the archive stays there: whether its DELETE committed is
     # the database's to say, and `--resume` asks it (_settle_last_batch).
     with conn.begin():
@@ -220,15 +224,17 @@ def _one_batch(
         rows = conn.execute(_bind(select), values_for(sel, select)).all()
         if not rows:
             return 0
-        keys = [tuple(r[: len(pk)]) for r in rows]
         # PostgreSQL encoded each row as JSON itself (one text column after the key).
         json_rows = server_json(sel, table)
-        lines = [str(r[len(pk)]) if json_rows else encode_row(r[len(pk) :]) for r in rows]
+        lines = [str(r[skip]) if json_rows else encode_row(r[skip:]) for r in rows]
         paused = journal.header["batched"]["paused"]
         if table == "dag" and paused:
             lines = _unpaused(lines, info.columns, paused)
         journal.write_batch(table, info.columns, lines)
-        removed = _delete_keys(conn, table, pk, keys)
+        if by_ctid:
+            removed = _delete_ctids(conn, table, [r[0] for r in rows])
+        else:
+            removed = _delete_keys(conn, table, pk, [tuple(r[: len(pk)]) for r in rows])
         if removed != len(rows):
             raise BdError(
                 f"{table}: archived {len(rows)} rows but the delete removed {removed}; batch rolled back",
@@ -237,11 +243,25 @@ def _one_batch(
     return len(rows)
 
 
+# SQLite binds every value and caps how many one statement takes (999 before 3.32); the PostgreSQL and
+# MySQL drivers put the values in the statement text, so there a batch's keys go in one statement.
+SQLITE_MAX_BINDS = 999
+Key = tuple[Any, ...]
+
+
 def _key_where(conn: Connection, pk: Sequence[str], count: int) -> str:
+    """`pk` matches one of `count` keys (:keys, or :k{i}_{j} for a composite key): a row-value IN list,
+    which the servers plan as one lookup per key (an OR of ANDs takes PostgreSQL seconds per thousand)."""
     if len(pk) == 1:
         return f"{quote(conn, pk[0])} IN :keys"
-    ands = (" AND ".join(f"{quote(conn, c)} = :k{i}_{j}" for j, c in enumerate(pk)) for i in range(count))
-    return " OR ".join(f"({a})" for a in ands)
+    if conn.dialect.name == "postgresql":
+        # left as an OR: the values come from the archive as text, which only bare literals compare
+        # with a timestamp key (a VALUES list would type them text); this runs once, on --resume
+        ands = (" AND ".join(f"{quote(conn, c)} = :k{i}_{j}" for j, c in enumerate(pk)) for i in range(count))
+        return " OR ".join(f"({a})" for a in ands)
+    cols = ", ".join(quote(conn, c) for c in pk)
+    rows = ", ".join("(" + ", ".join(f":k{i}_{j}" for j in range(len(pk))) + ")" for i in range(count))
+    return f"({cols}) IN (VALUES {rows})" if conn.dialect.name == "sqlite" else f"({cols}) IN ({rows})"
 
 
 def _key_values(pk: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
@@ -250,9 +270,22 @@ def _key_values(pk: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> dict[str,
     return {f"k{i}_{j}": v for i, key in enumerate(keys) for j, v in enumerate(key)}
 
 
+def _key_chunks(conn: Connection, pk: Sequence[str], keys: Sequence[Key]) -> list[Sequence[Key]]:
+    per = max(1, SQLITE_MAX_BINDS // len(pk)) if conn.dialect.name == "sqlite" else max(1, len(keys))
+    return [keys[i : i + per] for i in range(0, len(keys), per)]
+
+
 def _delete_keys(conn: Connection, table: str, pk: Sequence[str], keys: Sequence[tuple[Any, ...]]) -> int:
-    stmt = f"DELETE FROM {quote(conn, table)} WHERE {_key_where(conn, pk, len(keys))}"
-    return max(int(conn.execute(_bind(stmt), _key_values(pk, keys)).rowcount), 0)
+    removed = 0
+    for chunk in _key_chunks(conn, pk, keys):
+        stmt = f"DELETE FROM {quote(conn, table)} WHERE {_key_where(conn, pk, len(chunk))}"
+        removed += max(int(conn.execute(_bind(stmt), _key_values(pk, chunk)).rowcount), 0)
+    return removed
+
+
+def _delete_ctids(conn: Connection, table: str, ctids: Sequence[Any]) -> int:
+    stmt = f"DELETE FROM {quote(conn, table)} WHERE ctid = ANY(CAST(:ctids AS tid[]))"
+    return max(int(conn.execute(sql(stmt), {"ctids": [str(c) for c in ctids]}).rowcount), 0)
 
 
 def _settle_last_batch(conn: Connection, journal: BatchJournal) -> None:
@@ -265,6 +298,8 @@ def _settle_last_batch(conn: Connection, journal: BatchJournal) -> None:
     pk = journal.header["tables"][table]["primary_key"]
     index = [columns.index(c) for c in pk]
     keys = [tuple(r[i] for i in index) for r in rows]
-    stmt = f"SELECT 1 FROM {quote(conn, table)} WHERE {_key_where(conn, pk, len(keys))} LIMIT 1"
-    if conn.execute(_bind(stmt), _key_values(pk, keys)).first() is not None:
-        journal.drop_last()
+    for chunk in _key_chunks(conn, pk, keys):
+        stmt = f"SELECT 1 FROM {quote(conn, table)} WHERE {_key_where(conn, pk, len(chunk))} LIMIT 1"
+        if conn.execute(_bind(stmt), _key_values(pk, chunk)).first() is not None:
+            journal.drop_last()
+            return
