@@ -32,6 +32,15 @@ ArchiveOpt = Annotated[
         show_default=False,
     ),
 ]
+BatchSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Delete in transactions of at most N rows each (resumable with --resume).",
+        show_default=False,
+    ),
+]
 NoArchiveOpt = Annotated[bool, typer.Option("--no-archive", help="Delete without keeping an archive.")]
 
 
@@ -156,7 +165,7 @@ def _ask(plan: Any, *, yes: bool) -> None:
 def _resume(
     archive: Path, *, conn: str | None, dag_ids: list[str], yes: bool, batch_size: int | None, guards: Any, output: Any
 ) -> None:
-    from braindump_cli.airflow.delete.batched import resume_delete
+    from braindump_cli.airflow.delete.batched_dag import resume_delete
 
     if dag_ids:
         raise UsageError(

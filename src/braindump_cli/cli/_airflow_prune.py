@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -11,6 +12,7 @@ from braindump_cli.cli._airflow_delete import (
     DEFAULT_LOCK_TIMEOUT,
     DEFAULT_STATEMENT_TIMEOUT,
     ArchiveOpt,
+    BatchSizeOpt,
     LockTimeoutOpt,
     NoArchiveOpt,
     StatementTimeoutOpt,
@@ -39,7 +41,10 @@ def _pruned_table(data: Any) -> None:
 
 
 def prune(
-    before: Annotated[str, typer.Option("--before", help="Prune finished runs older than this (ISO date, UTC).")],
+    before: Annotated[
+        str | None,
+        typer.Option("--before", help="Prune finished runs older than this (ISO date, UTC).", show_default=False),
+    ] = None,
     dags: Annotated[
         list[str] | None,
         typer.Option("--dag", help="Only this DAG's runs (repeat; default: every DAG).", show_default=False),
@@ -50,6 +55,13 @@ def prune(
     yes: YesOpt = False,
     archive: ArchiveOpt = None,
     no_archive: NoArchiveOpt = False,
+    batch_size: BatchSizeOpt = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Finish the interrupted batched prune that wrote this archive.", show_default=False
+        ),
+    ] = None,
     lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
     statement_timeout: StatementTimeoutOpt = DEFAULT_STATEMENT_TIMEOUT,
     output: OutputOpt = OutputFormat.table,
@@ -62,11 +74,17 @@ def prune(
     from braindump_cli.airflow.delete import default_archive_path
     from braindump_cli.airflow.prune import prune as run
 
+    guards = Guards(lock_timeout or None, statement_timeout or None)
+    if resume is not None:
+        _resume(resume, conn=conn, yes=yes, batch_size=batch_size, guards=guards, output=output)
+        return
+    if before is None:
+        raise UsageError("--before is required", hint="bd airflow prune --before 2025-01-01 (or --resume ARCHIVE)")
     if archive is not None and no_archive:
         raise UsageError("--archive and --no-archive exclude each other", hint="pass only one of them")
     when = _when(before)
     url = airflow_db(conn)
-    options: dict[str, Any] = {"before": when, "dag_ids": dags or [], "keep_last": keep_last}
+    options: dict[str, Any] = {"before": when, "dag_ids": dags or [], "keep_last": keep_last, "batch_size": batch_size}
     if dry_run or not yes:
         plan = run(url, dry_run=True, **options)
         if dry_run or not plan.runs:
@@ -74,8 +92,15 @@ def prune(
             return
         confirm(f"Prune {plan.runs} runs ({plan.total} rows)?", yes=yes)
     target = None if no_archive else (archive or default_archive_path([f"prune-{when:%Y%m%d}"]))
-    guards = Guards(lock_timeout or None, statement_timeout or None)
     result = run(url, archive=target, guards=guards, progress=info, **options)
+    emit(result, output, table=_pruned_table, jsonl_rows=_jsonl)
+
+
+def _resume(archive: Path, *, conn: str | None, yes: bool, batch_size: int | None, guards: Any, output: Any) -> None:
+    from braindump_cli.airflow.prune import resume_prune
+
+    confirm(f"Finish the interrupted prune of {archive}?", yes=yes)
+    result = resume_prune(airflow_db(conn), archive, batch_size=batch_size, guards=guards, progress=info)
     emit(result, output, table=_pruned_table, jsonl_rows=_jsonl)
 
 

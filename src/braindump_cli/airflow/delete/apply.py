@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect, copy_out, set_guards, stream_rows
 from braindump_cli.airflow.archive import ArchiveWriter
-from braindump_cli.airflow.delete.batched import delete_dag_batched
+from braindump_cli.airflow.delete.batched import batch_plan, require_batch_size
+from braindump_cli.airflow.delete.batched_dag import delete_dag_batched
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.result import DeleteResult
 from braindump_cli.airflow.delete.selection import (
@@ -34,7 +35,7 @@ from braindump_cli.airflow.delete.statements import (
     server_json,
     statements,
 )
-from braindump_cli.errors import BdError, UsageError
+from braindump_cli.errors import BdError
 from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -75,9 +76,7 @@ def plan_dag_delete(
     result = DeleteResult(tuple(dag_ids), True, counts, sum(counts.values()), None, tuple(warnings))
     if batch_size is None:
         return result
-    # At least one transaction per table and branch; rows selected by several branches go in the first.
-    batches = {t: max(len(sel.branches[t]), -(-n // batch_size)) for t, n in counts.items()}
-    locks = f"batches: at most {batch_size} rows of one table locked at a time, each batch its own transaction"
+    batches, locks = batch_plan(sel, counts, batch_size)
     return replace(result, batch_size=batch_size, batches=batches, locks=locks)
 
 
@@ -101,13 +100,10 @@ def delete_dag(
     whole delete back (DbTimeoutError, exit 6) and the hint says to use batches.
     """
     if batch_size is not None:
-        if archive is None:
-            raise UsageError(
-                "--batch-size needs the archive: it is the journal --resume reads", hint="drop --no-archive"
-            )
         return delete_dag_batched(
-            target, dag_ids, archive=archive, batch_size=batch_size, keep_logs=keep_logs,
-            include_subdags=include_subdags, force=force, dags_folder=dags_folder, guards=guards, progress=progress,
+            target, dag_ids, archive=require_batch_size(batch_size, archive), batch_size=batch_size,
+            keep_logs=keep_logs, include_subdags=include_subdags, force=force, dags_folder=dags_folder,
+            guards=guards, progress=progress,
         )  # fmt: skip
     try:
         return _delete_in_one_transaction(
