@@ -38,6 +38,8 @@ def _pruned_table(data: Any) -> None:
     deleted_rows_table(data, f"{verb} {data.runs} runs before {data.before}")
     if data.kept_active:
         info(f"{data.kept_active} old runs kept: a task instance of theirs is still at work")
+    if data.dry_run and data.batch_size:
+        info(f"{sum(data.batches.values())} transactions; {data.locks}")
 
 
 def prune(
