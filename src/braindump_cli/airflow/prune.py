@@ -304,7 +304,7 @@ def _selection(schema: Schema, runs: Sequence[tuple[Any, str]]) -> Selection:
         schema=schema,
         branches=branches,
         order=delete_order(schema, list(branches)),
-        params={"run_ids": [r[0] for r in runs], "filelocs": []},
+        params={"_run_ids": [r[0] for r in runs], "filelocs": []},
         like_params=(),
         dag_ids=tuple(sorted({dag_id for _, dag_id in runs})),
     )

@@ -153,7 +153,7 @@ def _require_primary_keys(sel: Selection, command: str) -> None:
 
 
 def _bind(statement: str) -> Any:
-    return sql(statement, lists=[n for n in ("ids", "filelocs", "keys", "run_ids") if f":{n}" in statement])
+    return sql(statement, lists=[n for n in ("ids", "filelocs", "keys") if f":{n}" in statement])
 
 
 def _run(
