@@ -37,7 +37,17 @@ from braindump_cli.airflow._db import (
     sql,
 )
 from braindump_cli.airflow.delete.apply import delete_selection
-from braindump_cli.airflow.delete.batched import batch_plan, require_batch_size, resume_batched, run_batched
+from braindump_cli.airflow.delete.batched import (
+    AUTO_BATCH_SIZE,
+    auto_batch,
+    auto_batch_note,
+    batch_plan,
+    require_batch_size,
+    resume_batched,
+    run_batched,
+    too_many_rows,
+    use_batches,
+)
 from braindump_cli.airflow.delete.journal import BatchJournal
 from braindump_cli.airflow.delete.selection import Branch, Selection, build_branches, count_rows, delete_order
 from braindump_cli.airflow.delete.statements import archive_header
@@ -71,6 +81,9 @@ class PruneResult:
     batches: dict[str, int] = field(default_factory=dict)
     """Transactions per table (the plan of a batched prune)."""
     locks: str = "one transaction: every deleted row stays locked until the commit"
+    auto_batched: bool = False
+    """Batched because the rows exceeded AUTO_BATCH_ROWS and neither --batch-size nor --one-transaction
+    was given."""
 
 
 def prune(
@@ -82,29 +95,31 @@ def prune(
     archive: Path | None = None,
     dry_run: bool = False,
     batch_size: int | None = None,
+    one_transaction: bool = False,
     guards: Guards = NO_GUARDS,
     progress: Progress = no_progress,
 ) -> PruneResult:
     """Delete (or with `dry_run` count) the finished runs older than `before`, in one transaction, or in
-    transactions of at most `batch_size` rows (resumable with `resume_prune`)."""
+    transactions of at most `batch_size` rows (resumable with `resume_prune`). With neither `batch_size`
+    nor `one_transaction`, more than AUTO_BATCH_ROWS rows go in batches (as delete_dag's)."""
     if keep_last < 0:
         raise UsageError("--keep-last must be 0 or more")
+    auto_batch(0, batch_size, one_transaction=one_transaction)  # refuses both at once
     before = before if before.tzinfo else before.replace(tzinfo=dt.timezone.utc)
-    if batch_size is not None and not dry_run:
-        archive = require_batch_size(batch_size, archive)
-        return _prune_batched(target, before=before, dag_ids=dag_ids, keep_last=keep_last, archive=archive,
-                              batch_size=batch_size, guards=guards, progress=progress)  # fmt: skip
+    if not dry_run and (batch_size is not None or (archive is not None and not one_transaction)):
+        size = AUTO_BATCH_SIZE if batch_size is None else batch_size
+        done = _prune_batched(target, before=before, dag_ids=dag_ids, keep_last=keep_last,
+                              archive=require_batch_size(size, archive), batch_size=batch_size, guards=guards,
+                              progress=progress)  # fmt: skip
+        if done is not None:
+            return done
     try:
         return _prune_in_one_transaction(
-            target, before=before, dag_ids=dag_ids, keep_last=keep_last, archive=archive,
-            dry_run=dry_run, batch_size=batch_size, guards=guards, progress=progress,
+            target, before=before, dag_ids=dag_ids, keep_last=keep_last, archive=archive, dry_run=dry_run,
+            batch_size=batch_size, one_transaction=one_transaction, guards=guards, progress=progress,
         )  # fmt: skip
     except DbTimeoutError as e:
-        raise DbTimeoutError(
-            e.message,
-            hint="delete in short transactions: bd airflow prune ... --batch-size 10000 "
-            "(or raise --lock-timeout / --statement-timeout)",
-        ) from e
+        raise use_batches(e, "prune") from e
 
 
 def _prune_in_one_transaction(
@@ -116,6 +131,7 @@ def _prune_in_one_transaction(
     archive: Path | None,
     dry_run: bool,
     batch_size: int | None,
+    one_transaction: bool,
     guards: Guards,
     progress: Progress,
 ) -> PruneResult:
@@ -127,19 +143,22 @@ def _prune_in_one_transaction(
         sel = _selection(schema, runs)
         result = PruneResult(before.isoformat(), keep_last, dry_run, len(runs), _dags(runs), {}, 0, None, kept_active)
         if dry_run or not runs:
-            return _plan(result, count_rows(conn, sel) if runs else {}, sel, batch_size)
+            return _plan(result, count_rows(conn, sel) if runs else {}, sel, batch_size, one_transaction)
         deleted, path = delete_selection(
             conn, sel, archive=archive, header=_header(result, runs, sel), progress=progress
         )
     return replace(result, deleted=deleted, total=sum(deleted.values()), archive=str(path) if path else None)
 
 
-def _plan(result: PruneResult, counts: dict[str, int], sel: Selection, batch_size: int | None) -> PruneResult:
+def _plan(
+    result: PruneResult, counts: dict[str, int], sel: Selection, batch_size: int | None, one_transaction: bool
+) -> PruneResult:
     result = replace(result, deleted=counts, total=sum(counts.values()))
+    batch_size, auto = auto_batch(result.total, batch_size, one_transaction=one_transaction)
     if batch_size is None:
         return result
     batches, locks = batch_plan(sel, counts, batch_size)
-    return replace(result, batch_size=batch_size, batches=batches, locks=locks)
+    return replace(result, batch_size=batch_size, batches=batches, locks=locks, auto_batched=auto)
 
 
 def _dags(runs: Sequence[tuple[Any, str]]) -> tuple[str, ...]:
@@ -196,19 +215,27 @@ def _prune_batched(
     dag_ids: Sequence[str],
     keep_last: int,
     archive: Path,
-    batch_size: int,
+    batch_size: int | None,
     guards: Guards,
     progress: Progress,
-) -> PruneResult:
+) -> PruneResult | None:
+    """The batched prune; with `batch_size` None only above AUTO_BATCH_ROWS rows (else None: not batched)."""
     with connect(target) as conn:
-        runs, kept_active = _runs_to_prune(conn, reflect_schema(conn), before=before, dag_ids=dag_ids,
-                                           keep_last=keep_last)  # fmt: skip
-    result = PruneResult(before.isoformat(), keep_last, False, len(runs), _dags(runs), {}, 0, None, kept_active)
+        schema = reflect_schema(conn)
+        runs, kept_active = _runs_to_prune(conn, schema, before=before, dag_ids=dag_ids, keep_last=keep_last)
+        big = batch_size is None and bool(runs) and too_many_rows(conn, _selection(schema, runs))
+    if batch_size is None and not big:
+        return None
+    size = AUTO_BATCH_SIZE if batch_size is None else batch_size
+    result = PruneResult(before.isoformat(), keep_last, False, len(runs), _dags(runs), {}, 0, None, kept_active,
+                         batch_size=size, auto_batched=big)  # fmt: skip
     if not runs:
         return result
-    verb = _PruneRuns(result, runs, batch_size)
-    journal = run_batched(target, verb, archive=archive, batch_size=batch_size, guards=guards, progress=progress)
-    return verb.done(journal, batch_size)
+    if big:
+        progress(auto_batch_note(size))
+    verb = _PruneRuns(result, runs, size)
+    journal = run_batched(target, verb, archive=archive, batch_size=size, guards=guards, progress=progress)
+    return verb.done(journal, size)
 
 
 def resume_prune(

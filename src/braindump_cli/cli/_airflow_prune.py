@@ -15,7 +15,9 @@ from braindump_cli.cli._airflow_delete import (
     BatchSizeOpt,
     LockTimeoutOpt,
     NoArchiveOpt,
+    OneTransactionOpt,
     StatementTimeoutOpt,
+    batch_note,
     deleted_rows_table,
 )
 from braindump_cli.cli._options import ConnOpt, DryRunOpt, YesOpt, airflow_db, confirm
@@ -38,14 +40,17 @@ def _pruned_table(data: Any) -> None:
     deleted_rows_table(data, f"{verb} {data.runs} runs before {data.before}")
     if data.kept_active:
         info(f"{data.kept_active} old runs kept: a task instance of theirs is still at work")
-    if data.dry_run and data.batch_size:
-        info(f"{sum(data.batches.values())} transactions; {data.locks}")
+    batch_note(data)
 
 
 def prune(
     before: Annotated[
         str | None,
-        typer.Option("--before", help="Prune finished runs older than this (ISO date, UTC).", show_default=False),
+        typer.Option(
+            "--before",
+            help="Prune finished runs older than this (ISO date, UTC; needed unless --resume).",
+            show_default=False,
+        ),
     ] = None,
     dags: Annotated[
         list[str] | None,
@@ -58,6 +63,7 @@ def prune(
     archive: ArchiveOpt = None,
     no_archive: NoArchiveOpt = False,
     batch_size: BatchSizeOpt = None,
+    one_transaction: OneTransactionOpt = False,
     resume: Annotated[
         Path | None,
         typer.Option(
@@ -86,7 +92,14 @@ def prune(
         raise UsageError("--archive and --no-archive exclude each other", hint="pass only one of them")
     when = _when(before)
     url = airflow_db(conn)
-    options: dict[str, Any] = {"before": when, "dag_ids": dags or [], "keep_last": keep_last, "batch_size": batch_size}
+    options: dict[str, Any] = {
+        "before": when,
+        "dag_ids": dags or [],
+        "keep_last": keep_last,
+        "batch_size": batch_size,
+        # batches need the archive (their journal): without one, bd never batches on its own
+        "one_transaction": one_transaction or (no_archive and batch_size is None),
+    }
     if dry_run or not yes:
         plan = run(url, dry_run=True, **options)
         if dry_run or not plan.runs:

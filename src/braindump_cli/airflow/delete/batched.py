@@ -35,6 +35,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Above this many rows, delete-dag and prune batch on their own (unless --one-transaction): a
+# one-transaction delete holds every row it removed until it commits, so a writer that wants one
+# waits about rows / AUTO_BATCH_SIZE times as long as behind one batch (bench/airflow_auto_batch.py;
+# the measurement is in docs/airflow.md).
+AUTO_BATCH_ROWS = 100_000
+AUTO_BATCH_SIZE = 10_000
+
 
 class BatchVerb(Protocol):
     """What a batched verb gives the run loop."""
@@ -68,6 +75,46 @@ def batch_plan(sel: Selection, counts: dict[str, int], batch_size: int) -> tuple
     # At least one transaction per table and branch; rows selected by several branches go in the first.
     batches = {t: max(len(sel.branches[t]), -(-n // batch_size)) for t, n in counts.items()}
     return batches, f"batches: at most {batch_size} rows of one table locked at a time, each batch its own transaction"
+
+
+def too_many_rows(conn: Connection, sel: Selection) -> bool:
+    """Whether `sel` holds more than AUTO_BATCH_ROWS rows; counts at most one more than that."""
+    limit, seen = AUTO_BATCH_ROWS, 0
+    for table in sel.order:
+        qt = quote(conn, table)
+        where = " OR ".join(render_branch(conn, sel, table, qt, b) for b in sel.branches[table])
+        stmt = f"SELECT COUNT(*) FROM (SELECT 1 FROM {qt} WHERE {where} LIMIT {limit + 1 - seen}) bounded"
+        seen += int(conn.execute(_bind(stmt), values_for(sel, stmt)).scalar_one())
+        if seen > limit:
+            return True
+    return False
+
+
+def auto_batch(rows: int, batch_size: int | None, *, one_transaction: bool) -> tuple[int | None, bool]:
+    """(batch size, whether bd chose it) for a run of `rows` rows: batches of AUTO_BATCH_SIZE above
+    AUTO_BATCH_ROWS, unless the caller chose either way."""
+    if batch_size is not None and one_transaction:
+        raise UsageError("--batch-size and --one-transaction exclude each other", hint="pass only one of them")
+    if batch_size is not None or one_transaction or rows <= AUTO_BATCH_ROWS:
+        return batch_size, False
+    return AUTO_BATCH_SIZE, True
+
+
+def auto_batch_note(batch_size: int) -> str:
+    """The stderr line of an automatic switch to batches."""
+    return (
+        f"more than {AUTO_BATCH_ROWS} rows: deleting in batches of {batch_size} "
+        "(resumable; pass --one-transaction to delete in one transaction)"
+    )
+
+
+def use_batches(error: DbTimeoutError, command: str) -> DbTimeoutError:
+    """A guard that fired in a one-transaction run: the same error, its hint the batched run."""
+    return DbTimeoutError(
+        error.message,
+        hint=f"delete in short transactions: bd airflow {command} ... --batch-size {AUTO_BATCH_SIZE} "
+        "(or raise --lock-timeout / --statement-timeout)",
+    )
 
 
 def run_batched(
