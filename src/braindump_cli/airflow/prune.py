@@ -49,9 +49,16 @@ from braindump_cli.airflow.delete.batched import (
     use_batches,
 )
 from braindump_cli.airflow.delete.journal import BatchJournal
-from braindump_cli.airflow.delete.selection import Branch, Selection, build_branches, count_rows, delete_order
+from braindump_cli.airflow.delete.selection import (
+    Branch,
+    Selection,
+    build_branches,
+    count_rows,
+    delete_order,
+    run_id_list,
+)
 from braindump_cli.airflow.delete.statements import archive_header
-from braindump_cli.errors import UsageError
+from braindump_cli.errors import RefusedError, UsageError
 from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -191,7 +198,9 @@ class _PruneRuns:
         return cls(result, runs, int(header["batched"]["batch_size"]))
 
     def select(self, conn: Connection) -> Selection:
-        return _selection(reflect_schema(conn), self.runs)
+        schema = reflect_schema(conn)
+        _refuse_restarted(conn, schema, self.runs)
+        return _selection(schema, self.runs)
 
     def header(self, sel: Selection) -> dict[str, Any]:
         return _header(self.result, self.runs, sel, batched={"batch_size": self.batch_size, "runs": self.runs})
@@ -315,6 +324,22 @@ def _runs_with_active_work(conn: Connection, schema: Schema) -> set[Any]:
         f"WHERE {t}.{quote(conn, 'state')} IN :states"
     )
     return {row[0] for row in conn.execute(sql(stmt, lists=["states"]), {"states": list(ACTIVE_TI_STATES)})}
+
+
+def _refuse_restarted(conn: Connection, schema: Schema, runs: Sequence[tuple[Any, str]]) -> None:
+    """A batched prune's runs are fixed when it starts; one that is at work again when it starts or
+    resumes (a user cleared a task of it) stops it: prune never touches work in progress."""
+    q = quote(conn, "dag_run")
+    states = ", ".join(f"'{s}'" for s in FINISHED_RUN_STATES)
+    stmt = f"SELECT {quote(conn, 'id')} FROM {q} WHERE {quote(conn, 'id')} IN {run_id_list([r[0] for r in runs])}"
+    unfinished = f"{stmt} AND ({quote(conn, 'state')} IS NULL OR {quote(conn, 'state')} NOT IN ({states}))"
+    ids = {row[0] for row in conn.execute(sql(stmt))}
+    busy = sorted({row[0] for row in conn.execute(sql(unfinished))} | (ids & _runs_with_active_work(conn, schema)))
+    if busy:
+        raise RefusedError(
+            f"{len(busy)} of the runs this prune holds are at work again (dag_run.id {', '.join(map(str, busy[:5]))})",
+            hint="let them finish, then run the same command again (--resume ARCHIVE finishes an interrupted one)",
+        )
 
 
 def _selection(schema: Schema, runs: Sequence[tuple[Any, str]]) -> Selection:
