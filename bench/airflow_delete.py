@@ -168,10 +168,16 @@ class _Writer:
     """A scheduler stand-in: updates the task instance of another DAG in a loop, one short transaction
     each, and keeps the longest time one of those writes took (lock waits included)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        statement: str = "UPDATE task_instance SET try_number = try_number + 1 WHERE dag_id = 'other_dag'",
+    ) -> None:
         import threading
 
         self.url = url
+        self.statement = statement
         self.longest = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="bench-writer", daemon=True)
@@ -189,7 +195,7 @@ class _Writer:
 
         from braindump_cli.airflow._db import connect
 
-        stmt = text("UPDATE task_instance SET try_number = try_number + 1 WHERE dag_id = 'other_dag'")
+        stmt = text(self.statement)
         with connect(self.url) as conn:
             while not self._stop.is_set():
                 start = time.perf_counter()
@@ -226,13 +232,13 @@ def main() -> str:  # noqa: C901
 
         def bd_archive(db: str) -> float:
             archive = work / f"{db}.jsonl.gz"
-            seconds, peak = _bd_peak([*bd, "--conn", server.url(db), "--archive", str(archive)])
+            seconds, peak = _bd_peak([*bd, "--conn", server.url(db), "--archive", str(archive), "--one-transaction"])
             peaks["bd (archive)"] = max(peaks.get("bd (archive)", 0.0), peak)
             archive.unlink()
             return seconds
 
         def bd_plain(db: str) -> float:
-            seconds, peak = _bd_peak([*bd, "--conn", server.url(db), "--no-archive"])
+            seconds, peak = _bd_peak([*bd, "--conn", server.url(db), "--no-archive", "--one-transaction"])
             peaks["bd --no-archive"] = max(peaks.get("bd --no-archive", 0.0), peak)
             return seconds
 
@@ -280,7 +286,7 @@ def main() -> str:  # noqa: C901
         db = fresh()
         small_archive = work / "small.jsonl.gz"
         _, small_peak = _bd_peak(
-            [sys.executable, "-m", "braindump_cli", "airflow", "delete-dag", SMALL, "--yes",
+            [sys.executable, "-m", "braindump_cli", "airflow", "delete-dag", SMALL, "--yes", "--one-transaction",
              "--conn", server.url(db), "--archive", str(small_archive)]
         )  # fmt: skip
         server.drop_database(db)

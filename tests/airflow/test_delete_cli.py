@@ -15,7 +15,7 @@ from tests.airflow.populate import table_snapshot
 
 pytestmark = [pytest.mark.airflow_schema]
 Populated = Callable[..., tuple[str, dict[str, dict[str, int]]]]
-KEYS = {"dag_ids", "dry_run", "deleted", "total", "archive", "batch_size", "batches", "locks"}
+KEYS = {"dag_ids", "dry_run", "deleted", "total", "archive", "batch_size", "batches", "locks", "auto_batched"}
 
 
 def bd(*args: str) -> tuple[int, str, str]:
@@ -33,7 +33,8 @@ def test_dry_run_prints_the_plan_and_changes_nothing(populated_db: Populated) ->
     total = sum(made["victim"].values())
     assert doc == {"dag_ids": ["victim"], "dry_run": True, "deleted": made["victim"], "total": total, "archive": None,
                    "batch_size": None, "batches": {},
-                   "locks": "one transaction: every deleted row stays locked until the commit"}  # fmt: skip
+                   "locks": "one transaction: every deleted row stays locked until the commit",
+                   "auto_batched": False}  # fmt: skip
     assert table_snapshot(url) == before
     code, out, _ = bd("airflow", "delete-dag", "victim", "--conn", url, "--dry-run")
     assert code == 0

@@ -22,7 +22,7 @@ from braindump_cli.airflow.archive import (
     read_header,
 )
 from braindump_cli.airflow.delete import default_archive_path
-from braindump_cli.airflow.delete.selection import build_branches, delete_order, escape_like, seeds_of
+from braindump_cli.airflow.delete.selection import build_branches, delete_order, escape_like, run_id_list, seeds_of
 from braindump_cli.airflow.delete.statements import _from_setting
 from braindump_cli.errors import BdError, UsageError
 from braindump_cli.settings import resolve_dags_folder
@@ -241,3 +241,10 @@ def test_copy_statements_read_every_bind_from_the_setting() -> None:
     assert "CAST((CAST(current_setting('bd.params') AS json) ->> 'sub0_n') AS INTEGER)" in out
     with pytest.raises(ValueError, match=":other"):
         _from_setting("x = :other", {"ids"})
+
+
+def test_run_ids_reach_the_sql_only_as_integers() -> None:
+    assert run_id_list([3, 1, "7"]) == "(3, 1, 7)"
+    assert run_id_list([]) == "(NULL)"  # matches nothing
+    with pytest.raises(ValueError, match="invalid literal"):
+        run_id_list(["1) OR (1 = 1"])

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from braindump_cli.airflow._db import connect, sql
+from braindump_cli.airflow._db import connect, quote, reflect_schema, sql
 from braindump_cli.airflow.prune import prune
 from braindump_cli.airflow.restore import restore_dag
 from braindump_cli.cli.app import app
@@ -105,3 +106,37 @@ def test_before_must_be_a_date() -> None:
     result = CliRunner().invoke(app, ["airflow", "prune", "--before", "last tuesday", "--conn", "sqlite:///x.db"])
     assert result.exit_code == 2
     assert "--before 'last tuesday' is not a date" in result.stderr
+
+
+def _many_runs(url: str, dag_id: str, count: int) -> None:
+    """`count` more finished runs of `dag_id`, copies of its first run, made by one INSERT ... SELECT."""
+    with connect(url, write=True) as conn:
+        columns = reflect_schema(conn).tables["dag_run"].columns
+        base = int(conn.execute(sql("SELECT MAX(id) FROM dag_run")).scalar_one())
+        first = conn.execute(sql("SELECT MIN(id) FROM dag_run WHERE dag_id = :d"), {"d": dag_id}).scalar_one()
+        overrides = {"id": f"{base} + g.n", "run_id": "s.run_id || '_copy' || g.n", "state": "'success'",
+                     "logical_date": "NULL", "execution_date": "NULL"}  # fmt: skip
+        exprs = ", ".join(overrides.get(c, f"s.{quote(conn, c)}") for c in columns)
+        conn.execute(
+            sql(
+                "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :count) "
+                f"INSERT INTO dag_run ({', '.join(quote(conn, c) for c in columns)}) "
+                f"SELECT {exprs} FROM dag_run s, g WHERE s.id = :first"
+            ),
+            {"count": count, "first": first},
+        )
+
+
+def test_a_prune_of_more_runs_than_sqlite_binds_in_one_statement(populated_db: Populated, tmp_path: Path) -> None:
+    """dag_run ids are integers in every Airflow version, so bd writes them into the SQL as validated
+    literals: bound one by one, a prune of more runs than the running SQLite takes variables in one
+    statement (999 before 3.32, 32,766 since, 250,000 in Debian's build) fails there."""
+    limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+    url, _ = populated_db("3.3.2", "sqlite", DAGS)
+    _many_runs(url, "victim", limit + 1)
+    victim = [r for r in _runs(url) if r[1] == "victim"]
+    assert len(victim) > limit
+    result = prune(url, before=LATER, dag_ids=["victim"], archive=tmp_path / "many.jsonl.gz")
+    assert result.runs == len(victim)
+    assert result.deleted["dag_run"] == len(victim)
+    assert {r[1] for r in _runs(url)} == {"other_dag"}

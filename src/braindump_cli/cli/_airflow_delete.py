@@ -32,6 +32,22 @@ ArchiveOpt = Annotated[
         show_default=False,
     ),
 ]
+BatchSizeOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--batch-size",
+        min=1,
+        help="Delete in transactions of at most N rows each (resumable with --resume).",
+        show_default=False,
+    ),
+]
+OneTransactionOpt = Annotated[
+    bool,
+    typer.Option(
+        "--one-transaction",
+        help="Delete in one transaction however many rows (otherwise bd batches a large delete on its own).",
+    ),
+]
 NoArchiveOpt = Annotated[bool, typer.Option("--no-archive", help="Delete without keeping an archive.")]
 
 
@@ -51,6 +67,14 @@ def deleted_rows_table(data: Any, title: str) -> None:
 
 def _deleted_table(data: Any) -> None:
     deleted_rows_table(data, f"{'would delete' if data.dry_run else 'deleted'}: {', '.join(data.dag_ids)}")
+    batch_note(data)
+
+
+def batch_note(data: Any) -> None:
+    """The plan's batching, on stderr: how many transactions, and whether bd chose batches itself."""
+    if data.dry_run and data.batch_size:
+        auto = " (bd chose batches: many rows; --one-transaction keeps one)" if data.auto_batched else ""
+        info(f"in batches of {data.batch_size}{auto}: {sum(data.batches.values())} transactions; {data.locks}")
 
 
 def delete_dag(
@@ -86,6 +110,7 @@ def delete_dag(
             "--resume", help="Finish the interrupted batched delete that wrote this archive.", show_default=False
         ),
     ] = None,
+    one_transaction: OneTransactionOpt = False,
     lock_timeout: Annotated[
         float,
         typer.Option(
@@ -121,10 +146,13 @@ def delete_dag(
         "keep_logs": keep_logs,
         "include_subdags": include_subdags,
         "dags_folder": folder,
+        "batch_size": batch_size,
+        # batches need the archive (their journal): without one, bd never batches on its own
+        "one_transaction": one_transaction or (no_archive and batch_size is None),
     }
     shown: set[str] = set()
     if dry_run or not yes:
-        plan = lib.plan_dag_delete(url, dag_ids, batch_size=batch_size, **options)
+        plan = lib.plan_dag_delete(url, dag_ids, **options)
         shown.update(plan.warnings)
         for w in plan.warnings:
             warn(w + ("" if force else " (delete-dag will refuse without --force)"))
@@ -141,9 +169,7 @@ def delete_dag(
         else:
             info(message)
 
-    result = lib.delete_dag(
-        url, dag_ids, archive=target, force=force, guards=guards, batch_size=batch_size, progress=progress, **options
-    )
+    result = lib.delete_dag(url, dag_ids, archive=target, force=force, guards=guards, progress=progress, **options)
     emit(result, output, table=_deleted_table, jsonl_rows=_jsonl)
 
 
@@ -156,7 +182,7 @@ def _ask(plan: Any, *, yes: bool) -> None:
 def _resume(
     archive: Path, *, conn: str | None, dag_ids: list[str], yes: bool, batch_size: int | None, guards: Any, output: Any
 ) -> None:
-    from braindump_cli.airflow.delete.batched import resume_delete
+    from braindump_cli.airflow.delete.batched_dag import resume_delete
 
     if dag_ids:
         raise UsageError(

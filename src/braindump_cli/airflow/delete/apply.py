@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -15,7 +16,15 @@ from typing import TYPE_CHECKING, Any
 
 from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect, copy_out, set_guards, stream_rows
 from braindump_cli.airflow.archive import ArchiveWriter
-from braindump_cli.airflow.delete.batched import delete_dag_batched
+from braindump_cli.airflow.delete.batched import (
+    auto_batch,
+    auto_batch_note,
+    batch_plan,
+    require_batch_size,
+    too_many_rows,
+    use_batches,
+)
+from braindump_cli.airflow.delete.batched_dag import delete_dag_batched
 from braindump_cli.airflow.delete.checks import check_selection
 from braindump_cli.airflow.delete.result import DeleteResult
 from braindump_cli.airflow.delete.selection import (
@@ -34,7 +43,7 @@ from braindump_cli.airflow.delete.statements import (
     server_json,
     statements,
 )
-from braindump_cli.errors import BdError, UsageError
+from braindump_cli.errors import BdError
 from braindump_cli.progress import Progress, no_progress
 
 if TYPE_CHECKING:
@@ -63,22 +72,24 @@ def plan_dag_delete(
     include_subdags: bool = False,
     dags_folder: Path | None = None,
     batch_size: int | None = None,
+    one_transaction: bool = False,
 ) -> DeleteResult:
     """Rows per table that `delete_dag` would remove, in delete order; changes nothing (the `--dry-run`).
 
-    A missing DAG raises NotFoundError; what `delete_dag` would refuse comes back in `warnings`.
+    A missing DAG raises NotFoundError; what `delete_dag` would refuse comes back in `warnings`. The
+    plan is batched as `delete_dag` would batch it (`batch_size`, or bd's own choice above
+    AUTO_BATCH_ROWS rows unless `one_transaction`).
     """
     with connect(target) as conn:
         sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
         warnings = check_selection(conn, sel, force=True, dags_folder=dags_folder)
         counts = count_rows(conn, sel)
     result = DeleteResult(tuple(dag_ids), True, counts, sum(counts.values()), None, tuple(warnings))
+    batch_size, auto = auto_batch(result.total, batch_size, one_transaction=one_transaction)
     if batch_size is None:
         return result
-    # At least one transaction per table and branch; rows selected by several branches go in the first.
-    batches = {t: max(len(sel.branches[t]), -(-n // batch_size)) for t, n in counts.items()}
-    locks = f"batches: at most {batch_size} rows of one table locked at a time, each batch its own transaction"
-    return replace(result, batch_size=batch_size, batches=batches, locks=locks)
+    batches, locks = batch_plan(sel, counts, batch_size)
+    return replace(result, batch_size=batch_size, batches=batches, locks=locks, auto_batched=auto)
 
 
 def delete_dag(
@@ -92,34 +103,41 @@ def delete_dag(
     dags_folder: Path | None = None,
     guards: Guards = NO_GUARDS,
     batch_size: int | None = None,
+    one_transaction: bool = False,
     progress: Progress = no_progress,
 ) -> DeleteResult:
     """Archive (unless `archive` is None) and delete every row of the DAGs, in one transaction, or in
     transactions of at most `batch_size` rows (batched.py; needs an archive: it is the run's journal).
+    With neither `batch_size` nor `one_transaction`, more than AUTO_BATCH_ROWS rows go in batches of
+    AUTO_BATCH_SIZE (said through `progress` and in `auto_batched`); without an archive, never.
 
     `guards` bound the transaction's lock waits and statements on the server; one that fires rolls the
     whole delete back (DbTimeoutError, exit 6) and the hint says to use batches.
     """
+    big = batch_size is None and not one_transaction and archive is not None
+    big = big and _too_many_rows(target, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
+    batch_size, auto = auto_batch(sys.maxsize if big else 0, batch_size, one_transaction=one_transaction)
     if batch_size is not None:
-        if archive is None:
-            raise UsageError(
-                "--batch-size needs the archive: it is the journal --resume reads", hint="drop --no-archive"
-            )
-        return delete_dag_batched(
-            target, dag_ids, archive=archive, batch_size=batch_size, keep_logs=keep_logs,
-            include_subdags=include_subdags, force=force, dags_folder=dags_folder, guards=guards, progress=progress,
+        if auto:
+            progress(auto_batch_note(batch_size))
+        result = delete_dag_batched(
+            target, dag_ids, archive=require_batch_size(batch_size, archive), batch_size=batch_size,
+            keep_logs=keep_logs, include_subdags=include_subdags, force=force, dags_folder=dags_folder,
+            guards=guards, progress=progress,
         )  # fmt: skip
+        return replace(result, auto_batched=auto)
     try:
         return _delete_in_one_transaction(
             target, dag_ids, archive=archive, keep_logs=keep_logs, include_subdags=include_subdags,
             force=force, dags_folder=dags_folder, guards=guards, progress=progress,
         )  # fmt: skip
     except DbTimeoutError as e:
-        raise DbTimeoutError(
-            e.message,
-            hint="delete in short transactions: bd airflow delete-dag ... --batch-size 10000 "
-            "(or raise --lock-timeout / --statement-timeout)",
-        ) from e
+        raise use_batches(e, "delete-dag") from e
+
+
+def _too_many_rows(target: Target, dag_ids: Sequence[str], *, keep_logs: bool, include_subdags: bool) -> bool:
+    with connect(target) as conn:
+        return too_many_rows(conn, select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags))
 
 
 def _delete_in_one_transaction(

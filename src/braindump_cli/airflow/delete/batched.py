@@ -1,8 +1,9 @@
-"""`delete_dag` with `--batch-size N`: bounded batches, each its own short transaction, resumable.
+"""Bounded batches, each its own short transaction, resumable: the run loop of `delete-dag --batch-size`
+(batched_dag.py) and `prune --batch-size` (prune.py), over any Selection.
 
-The same selection as the one-transaction delete (selection.py), the same order (children first,
-along the live foreign keys). The DAG is paused first (its own commit), so the scheduler adds no
-runs meanwhile. Then, table by table and branch by branch, each batch:
+The same selection as the one-transaction delete, the same order (children first, along the live
+foreign keys). A verb may prepare first in its own commit (delete-dag pauses its DAGs, so the
+scheduler adds no runs meanwhile). Then, table by table and branch by branch, each batch:
 
 1. selects at most N rows and locks them (`FOR UPDATE`; SQLite takes its write lock at BEGIN),
 2. appends them to the archive and fsyncs it (journal.py),
@@ -11,24 +12,21 @@ runs meanwhile. Then, table by table and branch by branch, each batch:
 Other sessions wait at most one batch for a row bd holds. Killed at any point, the run resumes with
 `--resume ARCHIVE`: the archive's journal says which batches are in the archive, the database says
 whether the last one committed, and the run goes on until the selection is empty, as the one
-transaction would have left it.
+transaction would have left it. The verb re-derives the same selection from the archive's header.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from braindump_cli.airflow._db import NO_GUARDS, DbTimeoutError, Guards, connect, quote, set_guards, sql
-from braindump_cli.airflow.archive import encode_row, encode_value
-from braindump_cli.airflow.delete.checks import check_selection
+from braindump_cli.airflow.archive import encode_row
 from braindump_cli.airflow.delete.journal import BatchJournal
-from braindump_cli.airflow.delete.result import DeleteResult
-from braindump_cli.airflow.delete.selection import Selection, render_branch, seed_sql, select_rows, values_for
-from braindump_cli.airflow.delete.statements import archive_columns, archive_header, server_json
+from braindump_cli.airflow.delete.selection import Selection, render_branch, values_for
+from braindump_cli.airflow.delete.statements import archive_columns, server_json
 from braindump_cli.errors import BdError, UsageError
 from braindump_cli.progress import Progress, no_progress
 
@@ -37,152 +35,168 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# Above this many rows, delete-dag and prune batch on their own (unless --one-transaction): a
+# one-transaction delete holds every row it removed until it commits, so a writer that wants one
+# waits about rows / AUTO_BATCH_SIZE times as long as behind one batch (bench/airflow_auto_batch.py;
+# the measurement is in docs/airflow.md).
+AUTO_BATCH_ROWS = 100_000
+AUTO_BATCH_SIZE = 10_000
 
-def delete_dag_batched(
+
+class BatchVerb(Protocol):
+    """What a batched verb gives the run loop."""
+
+    command: str
+    """The `bd airflow` command, for the `--resume` hints."""
+
+    def select(self, conn: Connection) -> Selection:
+        """The rows to delete, in a transaction of their own; on resume, the same ones from the header."""
+
+    def header(self, sel: Selection) -> dict[str, Any]:
+        """The archive's header; its `batched` holds what `--resume` needs to select the same rows."""
+
+    def prepare(self, conn: Connection, sel: Selection, guards: Guards) -> None:
+        """Before the batches (also on resume), in its own commit."""
+
+    def rows(self, table: str, columns: Sequence[str], lines: list[str]) -> list[str]:
+        """A batch's archive lines as the one-transaction delete would have archived them."""
+
+
+def require_batch_size(batch_size: int, archive: Path | None) -> Path:
+    if batch_size < 1:
+        raise UsageError("--batch-size must be at least 1")
+    if archive is None:
+        raise UsageError("--batch-size needs the archive: it is the journal --resume reads", hint="drop --no-archive")
+    return archive
+
+
+def batch_plan(sel: Selection, counts: dict[str, int], batch_size: int) -> tuple[dict[str, int], str]:
+    """(transactions per table, what stays locked) of a batched run of `sel`: the `--dry-run` plan."""
+    # At least one transaction per table and branch; rows selected by several branches go in the first.
+    batches = {t: max(len(sel.branches[t]), -(-n // batch_size)) for t, n in counts.items()}
+    return batches, f"batches: at most {batch_size} rows of one table locked at a time, each batch its own transaction"
+
+
+def too_many_rows(conn: Connection, sel: Selection) -> bool:
+    """Whether `sel` holds more than AUTO_BATCH_ROWS rows; counts at most one more than that."""
+    limit, seen = AUTO_BATCH_ROWS, 0
+    for table in sel.order:
+        qt = quote(conn, table)
+        where = " OR ".join(render_branch(conn, sel, table, qt, b) for b in sel.branches[table])
+        stmt = f"SELECT COUNT(*) FROM (SELECT 1 FROM {qt} WHERE {where} LIMIT {limit + 1 - seen}) bounded"
+        seen += int(conn.execute(_bind(stmt), values_for(sel, stmt)).scalar_one())
+        if seen > limit:
+            return True
+    return False
+
+
+def auto_batch(rows: int, batch_size: int | None, *, one_transaction: bool) -> tuple[int | None, bool]:
+    """(batch size, whether bd chose it) for a run of `rows` rows: batches of AUTO_BATCH_SIZE above
+    AUTO_BATCH_ROWS, unless the caller chose either way."""
+    if batch_size is not None and one_transaction:
+        raise UsageError("--batch-size and --one-transaction exclude each other", hint="pass only one of them")
+    if batch_size is not None or one_transaction or rows <= AUTO_BATCH_ROWS:
+        return batch_size, False
+    return AUTO_BATCH_SIZE, True
+
+
+def auto_batch_note(batch_size: int) -> str:
+    """The stderr line of an automatic switch to batches."""
+    return (
+        f"more than {AUTO_BATCH_ROWS} rows: deleting in batches of {batch_size} "
+        "(resumable; pass --one-transaction to delete in one transaction)"
+    )
+
+
+def use_batches(error: DbTimeoutError, command: str) -> DbTimeoutError:
+    """A guard that fired in a one-transaction run: the same error, its hint the batched run."""
+    return DbTimeoutError(
+        error.message,
+        hint=f"delete in short transactions: bd airflow {command} ... --batch-size {AUTO_BATCH_SIZE} "
+        "(or raise --lock-timeout / --statement-timeout)",
+    )
+
+
+def run_batched(
     target: Target,
-    dag_ids: Sequence[str],
+    verb: BatchVerb,
     *,
     archive: Path,
     batch_size: int,
-    keep_logs: bool = False,
-    include_subdags: bool = False,
-    force: bool = False,
-    dags_folder: Path | None = None,
     guards: Guards = NO_GUARDS,
     progress: Progress = no_progress,
-) -> DeleteResult:
-    """Archive and delete every row of the DAGs in batches of at most `batch_size` rows per transaction."""
-    if batch_size < 1:
-        raise UsageError("--batch-size must be at least 1")
+) -> BatchJournal:
+    """Archive and delete `verb`'s selection in batches of at most `batch_size` rows; the finished journal."""
     journals: list[BatchJournal] = []  # the journal, once the run has one
     try:
         with connect(target, write=True, one_transaction=False) as conn:
             with conn.begin():
-                sel = select_rows(conn, dag_ids, keep_logs=keep_logs, include_subdags=include_subdags)
-                warnings = check_selection(conn, sel, force=force, dags_folder=dags_folder)
-                paused = _paused_before(conn, sel)
-            _require_primary_keys(sel)
-            for w in warnings:
-                progress(f"warning: --force: {w}")
-            options = {"batch_size": batch_size, "keep_logs": keep_logs, "include_subdags": include_subdags}
-            journals.append(BatchJournal.create(archive, _header(sel, {**options, "paused": paused})))
-            _pause(conn, sel, guards)
-            _run(conn, sel, journals[0], batch_size=batch_size, guards=guards, progress=progress)
+                sel = verb.select(conn)
+            _require_primary_keys(sel, verb.command)
+            journals.append(BatchJournal.create(archive, verb.header(sel), command=verb.command))
+            verb.prepare(conn, sel, guards)
+            _run(conn, sel, journals[0], verb, batch_size=batch_size, guards=guards, progress=progress)
         # Database errors surface when the connection closes (the adapter translates them there).
-        path = journals[0].finish()
+        journals[0].finish()
     except DbTimeoutError as e:
         if not journals:
             raise
-        raise _resumable(e, journals[0]) from e
+        raise _resumable(e, journals[0], verb.command) from e
     finally:
         for journal in journals:
             journal.close()
-    return _result(dag_ids, path, journals[0], warnings, batch_size)
+    return journals[0]
 
 
-def resume_delete(
+def resume_batched(
     target: Target,
     archive: Path,
+    make_verb: Callable[[dict[str, Any]], BatchVerb],
     *,
     batch_size: int | None = None,
     guards: Guards = NO_GUARDS,
     progress: Progress = no_progress,
-) -> DeleteResult:
-    """Finish the batched delete that wrote `archive` and was interrupted; ends as if it had not been."""
+) -> tuple[BatchJournal, int]:
+    """Finish the batched run that wrote `archive` and was interrupted; ends as if it had not been.
+    `make_verb(header)` rebuilds the verb from the archive's header (and refuses another verb's)."""
     journal = BatchJournal.resume(archive)
     try:
-        header = journal.header
-        batched = header.get("batched") or {}
+        batched = journal.header.get("batched") or {}
         if not batched:
-            raise UsageError(f"{archive} was not written by a batched delete", hint="nothing to resume")
+            raise UsageError(f"{archive} was not written by a batched run", hint="nothing to resume")
+        verb = make_verb(journal.header)
         size = batch_size or int(batched["batch_size"])
         try:
             with connect(target, write=True, one_transaction=False) as conn:
                 with conn.begin():
-                    sel = select_rows(
-                        conn,
-                        header["dag_ids"],
-                        keep_logs=bool(batched["keep_logs"]),
-                        include_subdags=bool(batched["include_subdags"]),
-                        files=batched["files"],
-                    )
+                    sel = verb.select(conn)
                     _settle_last_batch(conn, journal)
                 progress(f"resuming after {len(journal.batches)} committed batches")
-                _pause(conn, sel, guards)  # the first run may have been stopped before it paused the DAG
-                _run(conn, sel, journal, batch_size=size, guards=guards, progress=progress)
+                verb.prepare(conn, sel, guards)  # the first run may have been stopped before it prepared
+                _run(conn, sel, journal, verb, batch_size=size, guards=guards, progress=progress)
         except DbTimeoutError as e:
-            raise _resumable(e, journal) from e
-        path = journal.finish()
+            raise _resumable(e, journal, verb.command) from e
+        journal.finish()
     finally:
         journal.close()
-    return _result(header["dag_ids"], path, journal, [], size)
+    return journal, size
 
 
-def _result(
-    dag_ids: Sequence[str], path: Path, journal: BatchJournal, warnings: Sequence[str], size: int
-) -> DeleteResult:
-    counts = journal.counts()
-    return DeleteResult(tuple(dag_ids), False, counts, sum(counts.values()), str(path), tuple(warnings), size)
-
-
-def _resumable(error: DbTimeoutError, journal: BatchJournal) -> DbTimeoutError:
+def _resumable(error: DbTimeoutError, journal: BatchJournal, command: str) -> DbTimeoutError:
     reason = error.message.split(";", 1)[0]
     return DbTimeoutError(
         f"{reason}; that batch rolled back, {len(journal.batches)} batches are done and archived",
-        hint=f"finish it: bd airflow delete-dag --resume {journal.path} (raise --lock-timeout or lower --batch-size)",
+        hint=f"finish it: bd airflow {command} --resume {journal.path} (raise --lock-timeout or lower --batch-size)",
     )
 
 
-def _require_primary_keys(sel: Selection) -> None:
+def _require_primary_keys(sel: Selection, command: str) -> None:
     missing = [t for t in sel.order if not sel.schema.tables[t].primary_key]
     if missing:
         raise UsageError(
-            f"batched delete needs a primary key on every table; {', '.join(missing)} has none",
+            f"a batched {command} needs a primary key on every table; {', '.join(missing)} has none",
             hint="run without --batch-size (one transaction)",
         )
-
-
-def _header(sel: Selection, options: dict[str, Any]) -> dict[str, Any]:
-    files = {k: v for k, v in sel.params.items() if not k.startswith("sub")}
-    return archive_header(sel, batched={**options, "files": files})
-
-
-def _paused_before(conn: Connection, sel: Selection) -> list[list[Any]]:
-    """[dag_id, is_paused] of the DAGs before bd pauses them: the archive keeps the value they had."""
-    dag = sel.schema.tables.get("dag")
-    if dag is None or not dag.has("is_paused"):
-        return []
-    qd = quote(conn, "dag")
-    where = seed_sql(conn, qd, "dag_id", sel.like_params)
-    stmt = f"SELECT {quote(conn, 'dag_id')}, {quote(conn, 'is_paused')} FROM {qd} WHERE {where}"
-    return [[r[0], r[1]] for r in conn.execute(_bind(stmt), values_for(sel, stmt))]
-
-
-def _unpaused(lines: list[str], columns: Sequence[str], paused: list[list[Any]]) -> list[str]:
-    """`dag` rows as they were before bd paused them (is_paused put back), so the archive equals the
-    one-transaction delete's and a restore brings the DAG back as it was."""
-    before = {dag_id: value for dag_id, value in paused}
-    id_at, paused_at = columns.index("dag_id"), columns.index("is_paused")
-    out = []
-    for line in lines:
-        row = json.loads(line)
-        if row[id_at] in before:
-            row[paused_at] = encode_value(before[row[id_at]])
-        out.append(encode_row(row))
-    return out
-
-
-def _pause(conn: Connection, sel: Selection, guards: Guards) -> None:
-    """Pause the DAGs in their own commit, so the scheduler creates no runs while the batches go."""
-    dag = sel.schema.tables.get("dag")
-    if dag is None or not dag.has("is_paused"):
-        return
-    qd = quote(conn, "dag")
-    where = seed_sql(conn, qd, "dag_id", sel.like_params)
-    stmt = f"UPDATE {qd} SET {quote(conn, 'is_paused')} = :paused WHERE {where}"
-    with conn.begin():
-        set_guards(conn, guards)
-        conn.execute(_bind(stmt), {**values_for(sel, stmt), "paused": True})
 
 
 def _bind(statement: str) -> Any:
@@ -190,12 +204,19 @@ def _bind(statement: str) -> Any:
 
 
 def _run(
-    conn: Connection, sel: Selection, journal: BatchJournal, *, batch_size: int, guards: Guards, progress: Progress
+    conn: Connection,
+    sel: Selection,
+    journal: BatchJournal,
+    verb: BatchVerb,
+    *,
+    batch_size: int,
+    guards: Guards,
+    progress: Progress,
 ) -> None:
     for table in sel.order:
         done = 0
         for branch in sel.branches[table]:
-            while (n := _one_batch(conn, sel, journal, table, branch, batch_size, guards)) > 0:
+            while (n := _one_batch(conn, sel, journal, verb, table, branch, batch_size, guards)) > 0:
                 done += n
                 log.debug("%s: batch of %d rows", table, n)
         if done:
@@ -203,7 +224,14 @@ def _run(
 
 
 def _one_batch(
-    conn: Connection, sel: Selection, journal: BatchJournal, table: str, branch: Any, size: int, guards: Guards
+    conn: Connection,
+    sel: Selection,
+    journal: BatchJournal,
+    verb: BatchVerb,
+    table: str,
+    branch: Any,
+    size: int,
+    guards: Guards,
 ) -> int:
     """Archive and delete up to `size` rows of one branch in one transaction; the rows it removed."""
     qt = quote(conn, table)
@@ -226,10 +254,7 @@ def _one_batch(
             return 0
         # PostgreSQL encoded each row as JSON itself (one text column after the key).
         json_rows = server_json(sel, table)
-        lines = [str(r[skip]) if json_rows else encode_row(r[skip:]) for r in rows]
-        paused = journal.header["batched"]["paused"]
-        if table == "dag" and paused:
-            lines = _unpaused(lines, info.columns, paused)
+        lines = verb.rows(table, info.columns, [str(r[skip]) if json_rows else encode_row(r[skip:]) for r in rows])
         journal.write_batch(table, info.columns, lines)
         if by_ctid:
             removed = _delete_ctids(conn, table, [r[0] for r in rows])
@@ -238,7 +263,7 @@ def _one_batch(
         if removed != len(rows):
             raise BdError(
                 f"{table}: archived {len(rows)} rows but the delete removed {removed}; batch rolled back",
-                hint=f"something changed the rows meanwhile; bd airflow delete-dag --resume {journal.path}",
+                hint=f"something changed the rows meanwhile; bd airflow {verb.command} --resume {journal.path}",
             )
     return len(rows)
 

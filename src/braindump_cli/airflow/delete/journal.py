@@ -60,7 +60,7 @@ class BatchJournal:
         return self.batches[-1].end if self.batches else self.header_end
 
     @classmethod
-    def create(cls, path: Path, header: dict[str, Any]) -> BatchJournal:
+    def create(cls, path: Path, header: dict[str, Any], *, command: str = "delete-dag") -> BatchJournal:
         partial = path.with_name(path.name + ".partial")
         journal = path.with_name(path.name + ".journal")
         if path.exists():
@@ -70,7 +70,7 @@ class BatchJournal:
             partial.unlink()
         if partial.exists() or journal.exists():
             raise UsageError(
-                f"an interrupted batched delete left {partial}", hint=f"bd airflow delete-dag --resume {path}"
+                f"an interrupted batched delete left {partial}", hint=f"bd airflow {command} --resume {path}"
             )
         doc = {"bd_archive": FORMAT_VERSION, "kind": KIND, **header}
         with open(partial, "xb") as raw:

@@ -21,3 +21,6 @@ class DeleteResult:
     """Transactions per table (the plan of a batched delete; one per table and branch at least)."""
     locks: str = "one transaction: every deleted row stays locked until the commit"
     """Which rows other sessions may wait for, and for how long."""
+    auto_batched: bool = False
+    """Batched because the rows exceeded AUTO_BATCH_ROWS and neither --batch-size nor --one-transaction
+    was given."""

@@ -14,7 +14,8 @@ Order: tables are deleted children first along the live foreign keys, so RESTRIC
 A table's selection is a union of branches (its own seed, one per foreign key); each branch runs as
 its own statement so every one of them can use an index.
 
-A DAG id is always a bound parameter; only reflected identifiers, quoted by the dialect, reach SQL text.
+A DAG id is always a bound parameter; only reflected identifiers, quoted by the dialect, and a prune's
+integer run ids (each through int()) reach SQL text.
 """
 
 from __future__ import annotations
@@ -94,7 +95,7 @@ def render_branch(conn: Connection, sel: Selection, table: str, alias: str, bran
     if branch.kind == "files":
         return exact(conn, f"{alias}.{quote(conn, _column(branch))}", "IN", ":filelocs")
     if branch.kind in ("runs", "runkey"):
-        return _run_sql(conn, alias, branch, depth)
+        return _run_sql(conn, alias, branch, depth, sel.params["_run_ids"])
     if branch.kind == "filepairs":
         pairs = sel.params.get("_pairs", 0)
         filename, bundle = (f"{alias}.{quote(conn, c)}" for c in ("filename", "bundle_name"))
@@ -115,14 +116,22 @@ def render_branch(conn: Connection, sel: Selection, table: str, alias: str, bran
     return f"EXISTS (SELECT 1 FROM {ptable} {p} WHERE {join} AND ({inner}))"
 
 
-def _run_sql(conn: Connection, alias: str, branch: Branch, depth: int) -> str:
-    """A prune's runs (`:run_ids`): by dag_run id, or for a table that names its run by (dag_id, `column`)
-    where `column` is run_id (or 1.10's execution_date)."""
+def run_id_list(run_ids: Sequence[Any]) -> str:
+    """`(1, 2, 3)`: dag_run ids (an integer in every Airflow version) as SQL literals, each through int(),
+    so nothing but digits reaches the SQL. Bound one by one they would hit SQLite's cap on variables
+    per statement (999 before 3.32, 32,766 since) in a prune of many runs."""
+    return "(" + ", ".join(str(int(i)) for i in run_ids) + ")" if run_ids else "(NULL)"
+
+
+def _run_sql(conn: Connection, alias: str, branch: Branch, depth: int, run_ids: Sequence[Any]) -> str:
+    """A prune's runs: by dag_run id, or for a table that names its run by (dag_id, `column`) where
+    `column` is run_id (or 1.10's execution_date)."""
+    ids = run_id_list(run_ids)
     if branch.kind == "runs":
-        return f"{alias}.{quote(conn, 'id')} IN :run_ids"
+        return f"{alias}.{quote(conn, 'id')} IN {ids}"
     r = f"r{depth}"
     keys = " AND ".join(f"{r}.{quote(conn, c)} = {alias}.{quote(conn, c)}" for c in ("dag_id", _column(branch)))
-    return f"EXISTS (SELECT 1 FROM {quote(conn, 'dag_run')} {r} WHERE {keys} AND {r}.{quote(conn, 'id')} IN :run_ids)"
+    return f"EXISTS (SELECT 1 FROM {quote(conn, 'dag_run')} {r} WHERE {keys} AND {r}.{quote(conn, 'id')} IN {ids})"
 
 
 def seeds_of(schema: Schema, *, keep_logs: bool, has_files: bool, has_pairs: bool) -> dict[str, tuple[Branch, ...]]:
@@ -340,7 +349,7 @@ def _selects_beyond_seed(conn: Connection, sel: Selection, table: str, seed_col:
 
 def bind(statement: str) -> Any:
     """`statement` ready to execute with the selection's values (`ids` and `filelocs` are lists)."""
-    return sql(statement, lists=[n for n in ("ids", "filelocs", "run_ids") if f":{n}" in statement])
+    return sql(statement, lists=[n for n in ("ids", "filelocs") if f":{n}" in statement])
 
 
 def bind_values(sel: Selection) -> dict[str, Any]:

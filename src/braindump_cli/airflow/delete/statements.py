@@ -28,7 +28,7 @@ def statements(conn: Connection, sel: Selection, table: str) -> Iterator[tuple[s
 # (set with a bound parameter) and the statements read them from there: a DAG id never becomes SQL text.
 PARAMS_SETTING = "bd.params"
 _SETTING_JSON = f"CAST(current_setting('{PARAMS_SETTING}') AS json)"
-_LIST_BIND = re.compile(r"\bIN :(ids|filelocs|run_ids)\b")
+_LIST_BIND = re.compile(r"\bIN :(ids|filelocs)\b")
 _SCALAR_BIND = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)\b")
 
 
@@ -37,8 +37,6 @@ def _from_setting(sql: str, names: set[str]) -> str:
 
     def as_list(m: re.Match[str]) -> str:
         values = f"json_array_elements_text({_SETTING_JSON} -> '{m.group(1)}')"
-        if m.group(1) == "run_ids":  # dag_run ids are integers
-            values = f"CAST({values} AS BIGINT)"
         return f"= ANY (ARRAY(SELECT {values}))"
 
     def as_scalar(m: re.Match[str]) -> str:
