@@ -402,8 +402,8 @@ def plan(
         typer.Option(
             "--allocate-rf",
             min=0,
-            help="The new nodes' allocate_tokens_for_local_replication_factor, where their yaml differs from the "
-            "cluster's (0: random tokens).",
+            help="The new nodes' local RF for Cassandra's token allocator, where their cassandra.yaml differs "
+            "from the cluster's (0: random tokens).",
         ),
     ] = None,
     num_tokens: Annotated[
