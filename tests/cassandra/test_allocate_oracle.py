@@ -24,10 +24,10 @@ import pytest
 
 from braindump_cli.cassandra.allocate import (
     AllocationRefusedError,
-    Member,
     RandomStartError,
     allocate_tokens,
 )
+from braindump_cli.cassandra.model import Node
 from braindump_cli.sandbox.servers.cassandra.jars import ensure_cassandra_jars, java_command
 from braindump_cli.sandbox.servers.cassandra.nodetool import NODETOOL_FAST_FLAGS, tools_logback
 
@@ -50,11 +50,11 @@ class Join:
 @dataclass
 class Case:
     name: str
-    nodes: list[Member]
+    nodes: list[Node]
     joins: list[Join] = field(default_factory=list)
 
 
-def _random_members(rng: random.Random, placement: list[tuple[str, str]], num_tokens: int) -> list[Member]:
+def _random_members(rng: random.Random, placement: list[tuple[str, str]], num_tokens: int) -> list[Node]:
     taken: set[int] = set()
     out = []
     for i, (dc, rack) in enumerate(placement):
@@ -64,7 +64,7 @@ def _random_members(rng: random.Random, placement: list[tuple[str, str]], num_to
             if t not in taken:
                 taken.add(t)
                 tokens.add(t)
-        out.append(Member(f"10.0.{i // 200}.{i % 200 + 1}", dc, rack, tuple(sorted(tokens))))
+        out.append(Node(f"10.0.{i // 200}.{i % 200 + 1}", dc, rack, tuple(sorted(tokens))))
     return out
 
 
@@ -117,9 +117,7 @@ def _cases() -> list[Case]:
     for rf, racks in (("3", one_rack), ("3", four_racks), ("2", one_rack)):
         step = 2**64 // 24
         members = [
-            Member(
-                f"10.0.0.{i + 1}", "dc1", racks[i % len(racks)][1], tuple(LOW + step * (i + 6 * k) for k in range(4))
-            )
+            Node(f"10.0.0.{i + 1}", "dc1", racks[i % len(racks)][1], tuple(LOW + step * (i + 6 * k) for k in range(4)))
             for i in range(6)
         ]
         case = Case(f"e{n}", members)
@@ -167,7 +165,7 @@ def _run_oracle(cases: list[Case], workdir: Path) -> dict[tuple[str, str], str]:
     return out
 
 
-def _bd(members: list[Member], join: Join, first_token: int | None = None) -> tuple[int, ...]:
+def _bd(members: list[Node], join: Join, first_token: int | None = None) -> tuple[int, ...]:
     if join.mode == "N":
         factors = dict(p.split(":") for p in join.rf.split(","))
         replicas, simple = int(factors.get(join.dc, "0")), False
@@ -186,7 +184,7 @@ def _bd(members: list[Member], join: Join, first_token: int | None = None) -> tu
     return result.tokens
 
 
-def _compare(members: list[Member], join: Join, answer: str) -> str:
+def _compare(members: list[Node], join: Join, answer: str) -> str:
     """'' when bd agrees with Cassandra on this join, else what differs."""
     status, _, detail = answer.partition(" ")
     if status == "ERR":
@@ -223,7 +221,7 @@ def test_allocator_matches_cassandra_token_for_token(tmp_path: Path) -> None:
                 misses.append(f"{case.name} {join}: {miss}")
             if answer.startswith("OK "):
                 tokens = tuple(int(t) for t in answer[3:].split(","))
-                members.append(Member(join.address, join.dc, join.rack, tokens))
+                members.append(Node(join.address, join.dc, join.rack, tokens))
     assert not misses, f"{len(misses)} of {sum(kinds.values())} joins differ:\n" + "\n".join(misses[:10])
     # the cases reach both outcomes: allocations, and Cassandra's refusals (fewer racks than RF)
     assert kinds["OK"] > 150, kinds

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from braindump_cli.cassandra.allocate import AllocationRefusedError, Member, allocate_tokens
-from braindump_cli.cassandra.model import Keyspace, Replication
+from braindump_cli.cassandra.allocate import AllocationRefusedError, allocate_tokens
+from braindump_cli.cassandra.model import Keyspace, Node, Replication
 from braindump_cli.cassandra.plan import AllocatorSetting, plan_add, plan_decommission, plan_replace
 from braindump_cli.cassandra.ring import endpoints_for_token, primary_ownership
 from braindump_cli.errors import NotFoundError, UsageError
@@ -88,12 +88,12 @@ def test_add_with_the_allocator_joins_one_node_after_another() -> None:
     assert report.allocation == "allocator (allocate_tokens_for_local_replication_factor=3)"
     assert report.tokens_exact is True
     assert report.spread == ()
-    members = [Member(n.address, n.datacenter, n.rack, n.tokens) for n in ring.nodes]
+    members = [Node(n.address, n.datacenter, n.rack, n.tokens) for n in ring.nodes]
     for i in range(3):
         address = f"new-node-{i + 1}"
         want = allocate_tokens(members, address=address, dc="dc1", rack="r1", num_tokens=8, replicas=3).tokens
         assert report.new_tokens[address] == want
-        members.append(Member(address, "dc1", "r1", want))
+        members.append(Node(address, "dc1", "r1", want))
     node = {n.address: n for n in report.nodes}
     assert all(node[a].tokens == 8 and node[a].new for a in report.new_tokens)
     # the allocator balances dc1: the new nodes own about as much as the others (random tokens would not)

@@ -43,6 +43,7 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Generic, TypeVar
 
+from braindump_cli.cassandra.model import Node
 from braindump_cli.errors import UsageError
 
 MIN_TOKEN = -(2**63)
@@ -568,16 +569,6 @@ class _NoReplication:
 
 
 @dataclass(frozen=True)
-class Member:
-    """A node of the ring as the allocator sees it."""
-
-    address: str
-    datacenter: str
-    rack: str
-    tokens: tuple[int, ...]
-
-
-@dataclass(frozen=True)
 class AllocationRing:
     """What a joining node allocates against: the members in its ring, the replicas, how units group."""
 
@@ -588,7 +579,7 @@ class AllocationRing:
 
 
 def allocation_ring(
-    members: Sequence[Member], *, dc: str, rack: str, replicas: int, simple: bool = False
+    members: Sequence[Node], *, dc: str, rack: str, replicas: int, simple: bool = False
 ) -> AllocationRing:
     """TokenAllocation.createStrategy for a node joining `dc`/`rack` with `replicas` copies in its DC."""
     if simple:
@@ -620,7 +611,7 @@ class AllocationResult:
 
 
 def allocate_tokens(
-    members: Sequence[Member],
+    members: Sequence[Node],
     *,
     address: str,
     dc: str,

@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from braindump_cli.cassandra.allocate import (
     MURMUR3,
     AllocationRefusedError,
-    Member,
     RandomStartError,
     allocate_tokens,
 )
@@ -314,7 +313,7 @@ def _allocated(
     new: dict[str, tuple[int, ...]] = {}
     exact, described = True, ""
     for i in range(count):
-        members = [Member(n.address, n.datacenter, n.rack, n.tokens) for n in ring.nodes if n.tokens]
+        members = [n for n in ring.nodes if n.tokens]
         address = f"new-node-{i + 1}"
         try:
             result = allocate_tokens(
