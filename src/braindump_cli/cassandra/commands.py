@@ -566,6 +566,7 @@ def plan_topology(
     if replace is not None:
         return plan_replace(ring, chosen, replace, data=sizes)
     tokens = num_tokens or int(conf["num_tokens"] or 0) or max((len(n.tokens) for n in ring.nodes), default=16)
+    progress(f"picking tokens for {add} new node(s): {allocator.label}")
     return plan_add(ring, chosen, add or 0, dc=dc, rack=rack, num_tokens=tokens, allocator=allocator, data=sizes)
 
 
