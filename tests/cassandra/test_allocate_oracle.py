@@ -8,7 +8,8 @@ snitch set up as Cassandra's OfflineTokenAllocator does. No node runs, so this i
 The rings: random initial tokens and rings the allocator grew itself, one to three data centres,
 one to four racks, num_tokens 4/16/256, allocate_tokens_for_local_replication_factor 1/2/3, and
 keyspace strategies (SimpleStrategy, NetworkTopologyStrategy). Every join is compared on the very
-ring Cassandra saw (the oracle's previous joins), so one miss cannot hide behind another. Where the
+ring Cassandra saw (the oracle's previous joins), so one miss cannot hide behind another. Evenly
+spaced rings make vnodes and whole nodes tie, where Java's PriorityQueue and HashMap orders decide. Where the
 allocation ring is empty Cassandra's first token is random: bd must reproduce the whole set from
 one of the oracle's tokens taken as that first token.
 """
@@ -75,62 +76,78 @@ def _joins(start: int, placement: list[tuple[str, str]], num_tokens: int, mode: 
     ]
 
 
-def _cases() -> list[Case]:
-    rng = random.Random(20261201)
-    cases: list[Case] = []
-    one_rack = [("dc1", "r1")]
-    three_racks = [("dc1", "r1"), ("dc1", "r2"), ("dc1", "r3")]
-    four_racks = [*three_racks, ("dc1", "r4")]
-    n = 0
+ONE_RACK = [("dc1", "r1")]
+THREE_RACKS = [("dc1", "r1"), ("dc1", "r2"), ("dc1", "r3")]
+FOUR_RACKS = [*THREE_RACKS, ("dc1", "r4")]
+Spec = tuple[list[Node], list[tuple[str, str]], int, str, str]  # ring, joins' placement, num_tokens, mode, rf
+
+
+def _grid(rng: random.Random) -> list[Spec]:
+    """Random rings of 1-8 nodes on 1, 3 or 4 racks, num_tokens 4 and 16, local RF 1, 2, 3."""
+    out = []
     for num_tokens in (4, 16):
         for rf in ("1", "2", "3"):
             for size in (1, 2, 3, 5, 8):
-                for racks in (one_rack, three_racks, four_racks):
+                for racks in (ONE_RACK, THREE_RACKS, FOUR_RACKS):
                     placement = [racks[i % len(racks)] for i in range(size)]
                     joins = [racks[(size + i) % len(racks)] for i in range(4)]
-                    case = Case(f"r{n}", _random_members(rng, placement, num_tokens))
-                    case.joins = _joins(n * 10, joins, num_tokens, "L", rf)
-                    cases.append(case)
-                    n += 1
+                    out.append((_random_members(rng, placement, num_tokens), joins, num_tokens, "L", rf))
+    return out
+
+
+def _special(rng: random.Random) -> list[Spec]:
+    out: list[Spec] = []
     # two and three DCs: joins into a DC with fewer nodes than RF, into an empty DC (random start)
     for num_tokens in (4, 16):
         placement = [("dc1", "r1"), ("dc1", "r2"), ("dc1", "r3"), ("dc2", "r1"), ("dc1", "r1"), ("dc1", "r2")]
-        case = Case(f"m{n}", _random_members(rng, placement, num_tokens))
         joins = [("dc2", "r1"), ("dc2", "r1"), ("dc2", "r1"), ("dc1", "r3"), ("dc3", "a"), ("dc3", "a"), ("dc3", "b")]
-        case.joins = _joins(n * 10, joins, num_tokens, "L", "3")
-        cases.append(case)
-        n += 1
+        out.append((_random_members(rng, placement, num_tokens), joins, num_tokens, "L", "3"))
     # a DC grown from nothing by the allocator itself, as a stock 5.0 cluster is
     for num_tokens, rf in ((4, "3"), (16, "3"), (16, "1"), (8, "2")):
-        racks = three_racks if rf != "2" else [("dc1", "r1"), ("dc1", "r2")]
-        case = Case(f"g{n}", [])
-        case.joins = _joins(n * 10, [racks[i % len(racks)] for i in range(9)], num_tokens, "L", rf)
-        cases.append(case)
-        n += 1
+        racks = THREE_RACKS if rf != "2" else [("dc1", "r1"), ("dc1", "r2")]
+        out.append(([], [racks[i % len(racks)] for i in range(9)], num_tokens, "L", rf))
     # 256 vnodes
     for rf in ("1", "3"):
-        case = Case(f"v{n}", _random_members(rng, [("dc1", "r1")] * 4, 256))
-        case.joins = _joins(n * 10, [("dc1", "r1")] * 2, 256, "L", rf)
-        cases.append(case)
-        n += 1
-    # evenly spaced rings: equal ranges tie, so Java's PriorityQueue order decides
-    for rf, racks in (("3", one_rack), ("3", four_racks), ("2", one_rack)):
-        step = 2**64 // 24
-        members = [
-            Node(f"10.0.0.{i + 1}", "dc1", racks[i % len(racks)][1], tuple(LOW + step * (i + 6 * k) for k in range(4)))
-            for i in range(6)
-        ]
-        case = Case(f"e{n}", members)
-        case.joins = _joins(n * 10, [racks[i % len(racks)] for i in range(3)], 4, "L", rf)
-        cases.append(case)
-        n += 1
+        out.append((_random_members(rng, [("dc1", "r1")] * 4, 256), [("dc1", "r1")] * 2, 256, "L", rf))
     # allocate_tokens_for_keyspace: SimpleStrategy and NetworkTopologyStrategy
     for mode, rf in (("S", "3"), ("S", "1"), ("N", "dc1:3,dc2:2"), ("N", "dc1:2,dc2:1")):
         placement = [("dc1", "r1"), ("dc1", "r2"), ("dc1", "r1"), ("dc2", "r1"), ("dc2", "r2"), ("dc1", "r2")]
-        case = Case(f"k{n}", _random_members(rng, placement, 16))
-        case.joins = _joins(n * 10, [("dc1", "r1"), ("dc2", "r1"), ("dc2", "r2"), ("dc1", "r2")], 16, mode, rf)
+        joins = [("dc1", "r1"), ("dc2", "r1"), ("dc2", "r2"), ("dc1", "r2")]
+        out.append((_random_members(rng, placement, 16), joins, 16, mode, rf))
+    return out
+
+
+def _even(rng: random.Random) -> list[Spec]:
+    """Evenly spaced rings: equal vnodes and whole nodes tie, and Java's PriorityQueue and HashMap orders decide.
+
+    The addresses are scattered (not in ring order), as HashMap order of addresses breaks unit ties.
+    """
+    out: list[Spec] = []
+    shapes = [(6, "3", ONE_RACK), (6, "3", FOUR_RACKS), (6, "2", ONE_RACK)]
+    shapes += [(3, "1", ONE_RACK), (7, "1", ONE_RACK), (20, "1", ONE_RACK), (9, "3", THREE_RACKS)]
+    for size, rf, racks in shapes:
+        step = 2**64 // (size * 4)
+        members = [
+            Node(
+                f"10.{rng.randint(2, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+                "dc1",
+                racks[i % len(racks)][1],
+                tuple(LOW + step * (i + size * k) for k in range(4)),
+            )
+            for i in range(size)
+        ]
+        out.append((members, [racks[i % len(racks)] for i in range(3)], 4, "L", rf))
+    return out
+
+
+def _cases() -> list[Case]:
+    rng = random.Random(20261201)
+    specs = [*_grid(rng), *_special(rng), *_even(rng)]
+    cases = []
+    for n, (members, joins, num_tokens, mode, rf) in enumerate(specs):
+        case = Case(f"c{n}", members)
+        case.joins = _joins(n * 10, joins, num_tokens, mode, rf)
         cases.append(case)
-        n += 1
     return cases
 
 

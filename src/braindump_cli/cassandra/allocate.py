@@ -25,9 +25,11 @@ A transcription (not a port of the Java's structure) of Cassandra 5.0's
 
 So the result is deterministic given the ring, except when the allocation ring is empty (the
 first node of a DC, or of a rack-local ring), which `AllocationResult.random_start` reports. Two
-more places where the Java depends on things bd cannot see: ties of equal ownership between whole
-units in the no-replication allocator are broken by HashMap order of the Java address objects (bd
-breaks them by ring order; exact ties do not happen on real rings), and `split` reads the ratio
+more places where the Java depends on things outside the ring: ties of equal ownership between
+whole units in the no-replication allocator (evenly spaced tokens, e.g. hand-set initial_token)
+are broken by java.util.HashMap order of the nodes' InetAddressAndPort, which bd reproduces for
+IPv4 addresses on storage port 7000 (`java_hash_order`; other addresses keep ring order), and
+`split` reads the ratio
 through Java 17's `Double.toString`, which bd reads as Python's shortest repr (the two agreed on
 200,000 ratios drawn as the allocator draws them). Java's `PriorityQueue` order, ties included, and
 `java.util.Random` are reproduced exactly. Only Murmur3Partitioner is supported.
@@ -36,6 +38,7 @@ through Java 17's `Double.toString`, which bd reads as Python's shortest repr (t
 from __future__ import annotations
 
 import bisect
+import ipaddress
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -53,6 +56,7 @@ _MAX_SPLIT = _MIN_SPLIT + 0.075
 _MAX_TAKEOVER = 0.90
 _MIN_TAKEOVER = 1.0 - _MAX_TAKEOVER
 MURMUR3 = "org.apache.cassandra.dht.Murmur3Partitioner"
+STORAGE_PORT = 7000  # the port in the ring's InetAddressAndPort keys (storage_port), which Java hashes
 
 
 class AllocationRefusedError(UsageError):
@@ -107,6 +111,24 @@ class JavaRandom:
 
     def next_double(self) -> float:
         return ((self._next(26) << 27) + self._next(27)) * 2.0**-53
+
+
+def java_hash_order(names: Sequence[str], *, port: int = STORAGE_PORT) -> list[str]:
+    """The iteration order of a java.util.HashMap of InetAddressAndPort keys put in `names` order.
+
+    The hash is Inet4Address's (the address as an int) plus the port (InetSocketAddress); the
+    bucket is (h ^ h >>> 16) & (capacity - 1), capacity 16 doubled past 3/4 full; a bucket keeps
+    insertion order. Names that are not IPv4 addresses (bd's "new-node-N") keep their order.
+    """
+    try:
+        hashes = [(int(ipaddress.IPv4Address(n)) + port) & 0xFFFFFFFF for n in names]
+    except ValueError:
+        return list(names)
+    capacity = 16
+    while len(names) > capacity * 3 // 4:
+        capacity *= 2
+    buckets = [(h ^ (h >> 16)) & (capacity - 1) for h in hashes]
+    return [names[i] for i in sorted(range(len(names)), key=lambda i: buckets[i])]
 
 
 def _double_compare(a: float, b: float) -> int:
@@ -515,8 +537,8 @@ class _NoReplication:
         head = _circle(toks)
         for tok in toks:
             self._populate(tok)
-        for u in infos.values():
-            self.units.add(_Weighted(u.ownership, u))
+        for name in java_hash_order(list(infos)):
+            self.units.add(_Weighted(infos[name].ownership, infos[name]))
         return head
 
     def _populate(self, tok: _Tok) -> None:
