@@ -1,9 +1,9 @@
 """Operator throughput on the whole control plane: 200 Databases created at once; time until
 every one is in phase Ready (its Pod Running and Ready through the StatefulSet controller, the
 scheduler and KWOK, its init Job Complete through the Job controller), against a client loop that
-creates the same Databases and children directly and waits for the same readiness (every
-StatefulSet's Pod Ready, every init Job Complete). Same control plane, alternating runs, a fresh
-namespace each; both wait by listing once a second.
+creates the same Databases and children (the postgres engine's backup volume too) directly and
+waits for the same readiness (every StatefulSet's Pod Ready, every init Job Complete). Same control
+plane, alternating runs, a fresh namespace each; both wait by listing once a second.
 
 Run: `.venv/bin/python -m bench operator`.
 """
@@ -26,6 +26,7 @@ from braindump_cli.k8s.client import KubeApi
 from braindump_cli.k8s.crd.shipped import database_crd
 from braindump_cli.k8s.operator.builders import (
     DbRef,
+    build_backup_claim,
     build_configmap,
     build_init_job,
     build_secret,
@@ -124,6 +125,8 @@ def _direct_one(api: KubeApi, ns: str, i: int) -> None:
     spec = parse_spec(SPEC)
     api.apply(build_configmap(ref, spec, config), field_manager="bench")
     api.create(build_secret(ref, spec, config, password=generate_password()))
+    if (claim := build_backup_claim(ref, spec, config)) is not None:  # the postgres engine's archive volume
+        api.create(claim)
     api.apply(build_service(ref, spec, config), field_manager="bench")
     api.apply(build_statefulset(ref, spec, config, image=spec.image), field_manager="bench")
     api.create(build_init_job(ref, spec, config, image=spec.image))
