@@ -66,6 +66,7 @@ def test_hosts_port_and_timeout_are_used_to_connect() -> None:
         (["survive", "ks", "--level", "MOST"], "MOST"),
         (["plan"], "exactly one of --add N, --decommission NODE, --replace NODE"),
         (["plan", "--add", "1", "--decommission", "10.0.0.1"], "exactly one of"),
+        (["plan", "--decommission", "10.0.0.1", "--allocate-rf", "3"], "describe the nodes of --add N"),
         (["capacity", "--disk-size", "lots"], "cannot read size 'lots'"),
         (["capacity", "--growth", "fast"], "cannot read growth rate 'fast'"),
     ],

@@ -5,7 +5,10 @@ Node 3 (dc1/rack1) is decommissioned for real: every remaining node's effective 
 node 3 then joins again as a new node with random tokens (auto_bootstrap, no initial_token, as
 Cassandra does without an allocator setting): its real tokens give, through bd's math, exactly
 nodetool's ownership, and its real ownership must lie within the spread `plan --add` predicted
-(mean +- 4 standard deviations of 200 draws). Finally node 3 gets its harness tokens back.
+(mean +- 4 standard deviations of 200 draws). Node 3 then leaves again and rejoins with
+`allocate_tokens_for_local_replication_factor: 2` in its yaml: its real tokens must be exactly the
+ones `plan --add --allocate-rf 2` predicted, and its ownership nodetool's. Finally node 3 gets its
+harness tokens back.
 """
 
 from __future__ import annotations
@@ -57,8 +60,9 @@ def _wait(live: LiveCassandra, observer: int, expected: set[str], timeout: float
     raise AssertionError(f"ring never became {expected}: {live.cluster.ring_states(observer)}")
 
 
-def _rejoin(live: LiveCassandra, *, random_tokens: bool) -> None:
-    """Start node 3 from empty directories: with random tokens and bootstrap, or with its harness tokens."""
+def _rejoin(live: LiveCassandra, *, random_tokens: bool, allocate_rf: int | None = None) -> None:
+    """Start node 3 from empty directories: bootstrapping without initial_token (random tokens, or
+    Cassandra's allocator with `allocate_rf`), or with its harness tokens."""
     node = live.cluster.node(NODE)
     live.cluster.kill_node(NODE)
     for sub in ("data", "commitlog", "hints", "saved_caches", "cdc_raw"):
@@ -71,11 +75,43 @@ def _rejoin(live: LiveCassandra, *, random_tokens: bool) -> None:
     if random_tokens:
         text = re.sub(r"(?m)^initial_token: .*\n", "", harness.read_text())
         text = text.replace("auto_bootstrap: false", "auto_bootstrap: true")
+        if allocate_rf is not None:
+            text += f"allocate_tokens_for_local_replication_factor: {allocate_rf}\n"
     else:
         text = harness.read_text()
     yaml.write_text(text)
     # a bootstrapping node checks it has heard from a seed only after the ring delay: give it 10 s
     live.cluster.start_node(NODE, timeout=600, ring_delay_ms=10_000 if random_tokens else 1000)
+
+
+def _real_tokens(live: LiveCassandra, address: str) -> list[int]:
+    ring = runner.invoke(app, ["cassandra", "ring", "--tokens", "-o", "json", *live.cli_args()])
+    assert ring.exit_code == 0, ring.stderr
+    return sorted(next(n for n in json.loads(ring.stdout) if n["address"] == address)["token_values"])
+
+
+def _allocator_join_matches_the_plan(live: LiveCassandra, all_nodes: set[str], leaving: str) -> None:
+    """Node 3 leaves again and rejoins with Cassandra's allocator: its real tokens are the predicted ones.
+
+    dc1 then has rack1 (node 1) and rack2 (node 2). With local RF 3 Cassandra refuses to allocate
+    (2 racks < RF 3), and plan says so; with RF 2 (racks = RF) it allocates on rack1's ring alone.
+    """
+    live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)
+    _wait(live, 1, all_nodes - {leaving})
+    where = ["--add", "1", "--dc", "dc1", "--rack", "rack1"]
+    refused = runner.invoke(app, ["cassandra", "plan", *where, "--allocate-rf", "3", "-o", "json", *live.cli_args()])
+    assert refused.exit_code == 2, refused.stderr
+    assert "dc1 has 2 racks, fewer than its replication factor 3" in refused.stderr
+    plan = _plan(live, *where, "--allocate-rf", "2")
+    assert plan["allocation"] == "allocator (allocate_tokens_for_local_replication_factor=2)"
+    assert plan["tokens_exact"] is True
+    assert plan["allocation_ring"] == "only rack rack1 of dc1 (2 racks = RF)"
+    _rejoin(live, random_tokens=True, allocate_rf=2)
+    _wait(live, 1, all_nodes)
+    assert _real_tokens(live, leaving) == plan["new_tokens"]["new-node-1"]
+    new = next(n for n in plan["nodes"] if n["new"])
+    for ks in KEYSPACES_CHECKED:
+        assert _owns(live, 1, ks)[leaving] == pytest.approx(new["owns_effective_after"][ks], abs=0.0005), ks
 
 
 def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandra) -> None:
@@ -112,6 +148,8 @@ def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandr
             s = spread[ks]
             assert s["low"] - 4 * s["stdev"] <= real[leaving] <= s["high"] + 4 * s["stdev"], (ks, real[leaving], s)
             assert abs(real[leaving] - s["mean"]) <= 4 * s["stdev"] + 0.001, (ks, real[leaving], s)
+
+        _allocator_join_matches_the_plan(live, all_nodes, leaving)
     finally:
         if live.cluster.node(NODE).pid is not None and leaving not in _owns(live, 1, "ks_nts"):
             live.cluster.kill_node(NODE)

@@ -7,7 +7,7 @@ returns frozen dataclasses; the CLI renders them. Nothing here prints.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from braindump_cli.cassandra import adapter, capacity, keys
@@ -17,7 +17,7 @@ from braindump_cli.cassandra.adapter import NodeViews
 from braindump_cli.cassandra.capacity import CapacityReport
 from braindump_cli.cassandra.keyspace_checks import KeyspaceWarning, check_keyspace
 from braindump_cli.cassandra.model import Keyspace, Ring
-from braindump_cli.cassandra.plan import PlanReport, plan_add, plan_decommission, plan_replace
+from braindump_cli.cassandra.plan import AllocatorSetting, PlanReport, plan_add, plan_decommission, plan_replace
 from braindump_cli.cassandra.ring import TokenRange
 from braindump_cli.cassandra.survive import SurviveReport, analyse_survival
 from braindump_cli.errors import NotFoundError, UsageError
@@ -511,15 +511,17 @@ def survive_keyspace(
 _REPLICATED = ("SimpleStrategy", "NetworkTopologyStrategy", "EverywhereStrategy")
 
 
-def token_allocation(settings_of: dict[str, str | None]) -> str:
-    """How a joining node picks tokens on this cluster: "random", or which allocator the yaml turns on."""
-    rf = settings_of.get("allocate_tokens_for_local_replication_factor")
-    ks = settings_of.get("allocate_tokens_for_keyspace")
-    if rf not in (None, "", "null"):
-        return f"allocator (allocate_tokens_for_local_replication_factor={rf})"
-    if ks not in (None, "", "null"):
-        return f"allocator (allocate_tokens_for_keyspace={ks})"
-    return "random"
+def _set(value: str | None) -> str | None:
+    return None if value in (None, "", "null") else value
+
+
+def token_allocation(settings_of: Mapping[str, str | None], keyspace_of: Callable[[str], Keyspace]) -> AllocatorSetting:
+    """How a joining node picks tokens on this cluster (BootStrapper.getBootstrapTokens: keyspace, then local RF)."""
+    ks = _set(settings_of.get("allocate_tokens_for_keyspace"))
+    if ks is not None:
+        return AllocatorSetting(keyspace=keyspace_of(ks))
+    rf = _set(settings_of.get("allocate_tokens_for_local_replication_factor"))
+    return AllocatorSetting(local_rf=int(rf)) if rf is not None else AllocatorSetting()
 
 
 def plan_topology(
@@ -531,17 +533,30 @@ def plan_topology(
     decommission: str | None = None,
     replace: str | None = None,
     keyspaces: Sequence[str] = (),
+    allocate_rf: int | None = None,
+    num_tokens: int | None = None,
     progress: Progress = no_progress,
 ) -> PlanReport:
-    """Ownership after adding, decommissioning or replacing nodes, and the ranges and bytes that would stream."""
+    """Ownership after adding, decommissioning or replacing nodes, and the ranges and bytes that would stream.
+
+    `allocate_rf` (0: random tokens) and `num_tokens` stand for the joining node's cassandra.yaml
+    where it differs from the settings of the node bd reads them from.
+    """
     if sum(x is not None for x in (add, decommission, replace)) != 1:
         raise UsageError("give exactly one of --add N, --decommission NODE, --replace NODE")
+    if add is None and (allocate_rf is not None or num_tokens is not None):
+        raise UsageError("--allocate-rf and --num-tokens describe the nodes of --add N")
     with adapter.connect(settings) as cql:
         ring, _ = cql.read_ring()
         all_ks = [cql.keyspace(k) for k in keyspaces] if keyspaces else cql.keyspaces()
         chosen = [k for k in all_ks if ringmath.strategy_name(k.replication) in _REPLICATED]
         names = ("num_tokens", "allocate_tokens_for_local_replication_factor", "allocate_tokens_for_keyspace")
         conf = {n: cql.setting(n) for n in names}
+        allocator = (
+            token_allocation(conf, cql.keyspace)
+            if allocate_rf is None
+            else AllocatorSetting(local_rf=allocate_rf or None)
+        )
         progress("reading system.size_estimates on every live node")
         hosts = [cql.host_for(n.host_id) for n in ring.nodes if n.up]
         data = {k.name: cql.range_sizes(k.name, hosts) for k in chosen}
@@ -550,10 +565,9 @@ def plan_topology(
         return plan_decommission(ring, chosen, decommission, data=sizes)
     if replace is not None:
         return plan_replace(ring, chosen, replace, data=sizes)
-    tokens = int(conf["num_tokens"] or 0) or max((len(n.tokens) for n in ring.nodes), default=16)
-    return plan_add(
-        ring, chosen, add or 0, dc=dc, rack=rack, num_tokens=tokens, allocation=token_allocation(conf), data=sizes
-    )
+    tokens = num_tokens or int(conf["num_tokens"] or 0) or max((len(n.tokens) for n in ring.nodes), default=16)
+    progress(f"picking tokens for {add} new node(s): {allocator.label}")
+    return plan_add(ring, chosen, add or 0, dc=dc, rack=rack, num_tokens=tokens, allocator=allocator, data=sizes)
 
 
 # ---------------------------------------------------------------- capacity

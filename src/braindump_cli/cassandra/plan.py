@@ -4,11 +4,13 @@
   streams to that node (Cassandra's StorageService.getChangedReplicasForLeaving does the same diff).
 - replace NODE: the new node takes the old node's tokens (replace_address_first_boot), so ownership
   is unchanged and the new node streams every range the old one replicated.
-- add N: N new nodes join with `num_tokens` tokens each. Where the cluster allocates tokens at
-  random (no `allocate_tokens_for_local_replication_factor` / `allocate_tokens_for_keyspace`),
-  bd draws random tokens as Cassandra does (a seeded sample for the figures, plus the spread of
-  the new node's ownership over many draws). Where the cluster uses Cassandra's token allocator,
-  bd says so and does not pretend to reproduce it (`allocation` in the report).
+- add N: N new nodes join, one after another, with `num_tokens` tokens each. Where the cluster uses
+  Cassandra's token allocator (`allocate_tokens_for_local_replication_factor`, on in 5.0's stock
+  cassandra.yaml, or `allocate_tokens_for_keyspace`), bd runs its transcription of that allocator
+  (`braindump_cli.cassandra.allocate`): the tokens are exactly Cassandra's, except where the
+  allocation ring is empty (the first node of a DC), whose first token Cassandra draws at random.
+  Where the cluster allocates at random, bd draws random tokens as Cassandra does (a seeded sample
+  for the figures, plus the spread of the new node's ownership over many draws).
 
 Bytes are estimated from system.size_estimates per range when the caller gives them, else from the
 node's load spread over its token share; the report says which (`bytes_source`).
@@ -22,6 +24,12 @@ import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from braindump_cli.cassandra.allocate import (
+    MURMUR3,
+    AllocationRefusedError,
+    RandomStartError,
+    allocate_tokens,
+)
 from braindump_cli.cassandra.model import Keyspace, Node, Ring
 from braindump_cli.cassandra.ring import (
     RING_SIZE,
@@ -86,7 +94,26 @@ class PlanReport:
     bytes_source: str
     spread: tuple[OwnershipSpread, ...]
     note: str | None = None
+    new_tokens: Mapping[str, tuple[int, ...]] = dataclasses.field(default_factory=dict)  # add: each new node's
+    tokens_exact: bool | None = None  # add: True where new_tokens are the tokens Cassandra will pick
+    allocation_ring: str | None = None  # add (allocator): which nodes the allocator balanced against
     schema_version: int = 1
+
+
+@dataclass(frozen=True)
+class AllocatorSetting:
+    """The cluster's token allocator setting; neither field set means random tokens."""
+
+    local_rf: int | None = None  # allocate_tokens_for_local_replication_factor
+    keyspace: Keyspace | None = None  # allocate_tokens_for_keyspace, with its replication
+
+    @property
+    def label(self) -> str:
+        if self.local_rf is not None:
+            return f"allocator (allocate_tokens_for_local_replication_factor={self.local_rf})"
+        if self.keyspace is not None:
+            return f"allocator (allocate_tokens_for_keyspace={self.keyspace.name})"
+        return "random"
 
 
 def random_tokens(count: int, taken: set[int], rng: random.Random) -> tuple[int, ...]:
@@ -198,6 +225,9 @@ def _report(
     num_tokens: int | None = None,
     spread: tuple[OwnershipSpread, ...] = (),
     note: str | None = None,
+    new_tokens: Mapping[str, tuple[int, ...]] | None = None,
+    tokens_exact: bool | None = None,
+    allocation_ring: str | None = None,
 ) -> PlanReport:
     load_share = _load_per_token(before, keyspaces)
     streams = [
@@ -219,6 +249,9 @@ def _report(
         bytes_source=source,
         spread=spread,
         note=note,
+        new_tokens=new_tokens or {},
+        tokens_exact=tokens_exact,
+        allocation_ring=allocation_ring,
     )
 
 
@@ -252,28 +285,70 @@ def _with_new_nodes(ring: Ring, count: int, dc: str, rack: str, num_tokens: int,
     return Ring((*ring.nodes, *added), ring.cluster_name, ring.partitioner)
 
 
-def plan_add(
-    ring: Ring,
-    keyspaces: Sequence[Keyspace],
-    count: int,
-    *,
-    dc: str | None,
-    rack: str | None,
-    num_tokens: int,
-    allocation: str,
-    seed: int = 0,
-    data: Mapping[str, Mapping[int, float]] | None = None,
-) -> PlanReport:
-    """N new nodes with random tokens (the figures of one seeded draw, and the spread over SAMPLES draws)."""
-    if count < 1:
-        raise UsageError("--add needs at least 1 node")
+def _replicas(setting: AllocatorSetting, dc: str) -> tuple[int, bool]:
+    """The replicas the allocator balances for in `dc`, and whether the strategy is SimpleStrategy."""
+    if setting.local_rf is not None:
+        return setting.local_rf, False
+    assert setting.keyspace is not None  # noqa: S101 - label() says random otherwise, and plan_add checks it
+    rep = setting.keyspace.replication
+    if rep.strategy.endswith("SimpleStrategy"):
+        return sum(rep.factors.values()), True
+    if rep.strategy.endswith("NetworkTopologyStrategy"):
+        return rep.factors.get(dc, 0), False
+    raise AllocationRefusedError(
+        f"Cassandra's token allocation does not support {rep.strategy} (keyspace {setting.keyspace.name})",
+        hint="set allocate_tokens_for_local_replication_factor instead, or give: --allocate-rf N",
+    )
+
+
+def _allocated(
+    ring: Ring, setting: AllocatorSetting, count: int, dc: str, rack: str, num_tokens: int, rng: random.Random
+) -> tuple[Ring, dict[str, tuple[int, ...]], bool, str]:
+    """Ring after `count` nodes join one after another, each with the tokens Cassandra's allocator gives it."""
+    if ring.partitioner.rsplit(".", 1)[-1] != MURMUR3.rsplit(".", 1)[-1]:
+        raise UsageError(
+            f"bd reproduces Cassandra's token allocator only for Murmur3Partitioner, not {ring.partitioner}"
+        )
+    replicas, simple = _replicas(setting, dc)
+    new: dict[str, tuple[int, ...]] = {}
+    exact, described = True, ""
+    for i in range(count):
+        members = [n for n in ring.nodes if n.tokens]
+        address = f"new-node-{i + 1}"
+        try:
+            result = allocate_tokens(
+                members, address=address, dc=dc, rack=rack, num_tokens=num_tokens, replicas=replicas, simple=simple
+            )
+        except RandomStartError:
+            first = random_tokens(1, {t for m in members for t in m.tokens}, rng)[0]
+            result = allocate_tokens(
+                members,
+                address=address,
+                dc=dc,
+                rack=rack,
+                num_tokens=num_tokens,
+                replicas=replicas,
+                simple=simple,
+                first_token=first,
+            )
+            exact = False
+        described = described or result.ring.description
+        new[address] = result.tokens
+        ring = Ring((*ring.nodes, Node(address, dc, rack, result.tokens, up=True)), ring.cluster_name, ring.partitioner)
+    return ring, new, exact, described
+
+
+def _where(ring: Ring, dc: str | None, rack: str | None) -> tuple[str, str]:
     dcs = sorted({n.datacenter for n in ring.nodes})
     dc = dc or (dcs[0] if len(dcs) == 1 else None)
     if dc is None:
         raise UsageError(f"the ring has several data centres ({', '.join(dcs)})", hint="say where: --dc DC --rack R")
-    rack = rack or next((n.rack for n in ring.nodes if n.datacenter == dc), "rack1")
-    rng = random.Random(seed)  # noqa: S311 - a reproducible sample of Cassandra's random allocation, not a secret
-    after = _with_new_nodes(ring, count, dc, rack, num_tokens, rng)
+    return dc, rack or next((n.rack for n in ring.nodes if n.datacenter == dc), "rack1")
+
+
+def _random_spread(
+    ring: Ring, keyspaces: Sequence[Keyspace], dc: str, rack: str, num_tokens: int, rng: random.Random
+) -> tuple[OwnershipSpread, ...]:
     spread = []
     for ks in keyspaces:
         shares = [
@@ -285,7 +360,47 @@ def plan_add(
                 ks.name, statistics.fmean(shares), statistics.pstdev(shares), min(shares), max(shares), SAMPLES
             )
         )
-    new = {f"new-node-{i + 1}" for i in range(count)}
+    return tuple(spread)
+
+
+_RANDOM_START = (
+    "the allocation ring is empty (no node yet in {dc}'s allocation ring): Cassandra draws the first new node's "
+    "first token at random, so bd used a seeded random one; the other tokens follow from it as Cassandra's do"
+)
+
+
+def plan_add(
+    ring: Ring,
+    keyspaces: Sequence[Keyspace],
+    count: int,
+    *,
+    dc: str | None,
+    rack: str | None,
+    num_tokens: int,
+    allocator: AllocatorSetting | None = None,
+    seed: int = 0,
+    data: Mapping[str, Mapping[int, float]] | None = None,
+) -> PlanReport:
+    """N new nodes joining one after another: the tokens Cassandra's allocator gives them, or random tokens.
+
+    With the allocator the tokens are exact (`tokens_exact`); with random tokens the figures are one
+    seeded draw and `spread` gives the new node's ownership over SAMPLES draws.
+    """
+    if count < 1:
+        raise UsageError("--add needs at least 1 node")
+    if num_tokens < 1:
+        raise UsageError("num_tokens must be >= 1")
+    dc, rack = _where(ring, dc, rack)
+    setting = allocator or AllocatorSetting()
+    rng = random.Random(seed)  # noqa: S311 - a reproducible sample of Cassandra's random allocation, not a secret
+    if setting.label == "random":
+        after = _with_new_nodes(ring, count, dc, rack, num_tokens, rng)
+        new_tokens = {n.address: n.tokens for n in after.nodes[len(ring.nodes) :]}
+        spread, exact, described, note = _random_spread(ring, keyspaces, dc, rack, num_tokens, rng), False, None, None
+    else:
+        after, new_tokens, exact, described = _allocated(ring, setting, count, dc, rack, num_tokens, rng)
+        spread, note = (), None if exact else _RANDOM_START.format(dc=dc)
+    new = set(new_tokens)
     return _report(
         "add",
         tuple(sorted(new)),
@@ -294,11 +409,11 @@ def plan_add(
         keyspaces,
         data,
         new=new,
-        allocation=allocation,
+        allocation=setting.label,
         num_tokens=num_tokens,
-        spread=tuple(spread),
-        note=None
-        if allocation == "random"
-        else "this cluster allocates tokens with Cassandra's allocator, which bd does not reproduce: the figures "
-        "use random tokens, and the allocator gives a more even ownership than they show",
+        spread=spread,
+        note=note,
+        new_tokens=new_tokens,
+        tokens_exact=exact,
+        allocation_ring=described,
     )

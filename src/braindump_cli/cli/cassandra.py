@@ -384,7 +384,10 @@ def _survive_table(r: Any) -> None:
 @app.command("plan")
 @opts.with_cassandra
 def plan(
-    add: Annotated[int | None, typer.Option("--add", min=1, help="Add N nodes (random tokens, as Cassandra).")] = None,
+    add: Annotated[
+        int | None,
+        typer.Option("--add", min=1, help="Add N nodes, one after another, with the tokens Cassandra would pick."),
+    ] = None,
     dc: Annotated[str | None, typer.Option("--dc", help="Data centre of the added nodes.")] = None,
     rack: Annotated[str | None, typer.Option("--rack", help="Rack of the added nodes.")] = None,
     decommission: Annotated[
@@ -394,12 +397,27 @@ def plan(
     keyspace: Annotated[
         list[str] | None, typer.Option("--keyspace", "-k", help="Only these keyspaces (repeatable); default: all.")
     ] = None,
+    allocate_rf: Annotated[
+        int | None,
+        typer.Option(
+            "--allocate-rf",
+            min=0,
+            help="The new nodes' local RF for Cassandra's token allocator, where their cassandra.yaml differs "
+            "from the cluster's (0: random tokens).",
+        ),
+    ] = None,
+    num_tokens: Annotated[
+        int | None, typer.Option("--num-tokens", min=1, help="The new nodes' num_tokens (default: the cluster's).")
+    ] = None,
     streams: Annotated[bool, typer.Option("--streams", help="List every range that would stream.")] = False,
     output: OutputOpt = OutputFormat.table,
     *,
     settings: CassandraSettings,
 ) -> None:
     """Ownership after adding, decommissioning or replacing nodes, and what would stream, before acting.
+
+    --add uses Cassandra's own token allocator where the cluster's settings turn it on (exact tokens),
+    else random tokens (one seeded draw, and the spread over many).
 
     Example: bd cassandra plan --decommission 10.0.0.3 -o json
     """
@@ -413,6 +431,8 @@ def plan(
         decommission=decommission,
         replace=replace,
         keyspaces=keyspace or (),
+        allocate_rf=allocate_rf,
+        num_tokens=num_tokens,
         progress=info,
     )
     emit(report, output, table=lambda r: _plan_table(r, streams), jsonl_rows=lambda r: r.nodes)
@@ -425,6 +445,12 @@ def _plan_table(r: Any, streams: bool) -> None:
     if r.allocation:
         what += f" ({r.num_tokens} tokens each, {r.allocation} allocation)"
     print(f"plan: {what}; bytes from {r.bytes_source}")
+    if r.allocation and r.allocation != "random":
+        print(
+            f"allocation ring: {r.allocation_ring}; tokens {'exact' if r.tokens_exact else 'from a random first token'}"
+        )
+        for address, tokens in r.new_tokens.items():
+            print(f"{address}: {','.join(map(str, tokens))}")
     names = sorted({k for n in r.nodes for k in n.owns_effective_after})
     rows = []
     for n in r.nodes:
