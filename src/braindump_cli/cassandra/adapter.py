@@ -263,12 +263,19 @@ class CassandraSession:
         raise UnreachableError(f"connecting to {where} was interrupted") from err
 
     def _wait_for_pools(self) -> None:
-        """Wait (within the deadline) for the one connection per node that tells up from down."""
-        import concurrent.futures
+        """Wait (within the deadline) until the driver has tried every node it connects to: each
+        has a connection pool (`Session.get_pool_state`) or is marked down (`Host.is_up` False).
+        `connect()` returns as soon as one node answers; until the others are tried, up and down
+        cannot be told apart. Hosts the load-balancing policy ignores get no pool and are not waited for."""
+        from cassandra.policies import HostDistance
 
-        futures = getattr(self._session, "_initial_connect_futures", None)
-        if futures:
-            concurrent.futures.wait(futures, timeout=max(self._remaining(), 0.0))
+        cluster, session = self._cluster, self._session
+        hosts = [h for h in cluster.metadata.all_hosts() if cluster.profile_manager.distance(h) != HostDistance.IGNORED]
+        while time.monotonic() < self._deadline:
+            pools = session.get_pool_state()
+            if all(h in pools or h.is_up is False for h in hosts):
+                return
+            time.sleep(0.02)
 
     def _remaining(self) -> float:
         return max(self._deadline - time.monotonic(), 0.05)
