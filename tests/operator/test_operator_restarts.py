@@ -78,5 +78,11 @@ def test_operator_restart_mid_create_and_mid_delete(
     with running(third):
         wait_for("rs gone", lambda: get_db(api, ns, "rs") is None, timeout=SLOW)
         assert api.get("StatefulSet", ns, "rs") is None
-    assert reasons(api, ns, "rs").count("InitJobCreated") == 1
-    assert reasons(api, ns, "rs").count("SnapshotJobCreated") == 1
+    # Each Job was created exactly once across the three operators. Counted in their logs, which bd
+    # writes when the POST succeeds: the Event of a Job created just as SIGTERM arrives can be lost
+    # with kopf's event queue (seen in CI: the first operator logged InitJobCreated 66 ms after SIGTERM,
+    # and no Event followed), so Events may only be fewer, never more.
+    logs = "".join(op.log() for op in (first, second, third))
+    for reason in ("InitJobCreated", "SnapshotJobCreated"):
+        assert logs.count(f"{ns}/rs: {reason}: ") == 1, reason
+        assert reasons(api, ns, "rs").count(reason) <= 1, reason
