@@ -29,7 +29,7 @@ from braindump_cli.airflow.restore import restore_dag
 from braindump_cli.cli.app import app
 from braindump_cli.sandbox.airflow_seed import Shape, populate_dags
 from tests.airflow.conftest import BACKEND_MARKS
-from tests.airflow.killing import run_and_kill
+from tests.airflow.killing import finish_after_kill, run_and_kill
 from tests.airflow.populate import table_snapshot
 
 pytestmark = [pytest.mark.airflow_schema]
@@ -148,16 +148,8 @@ def _kill_trial(url: str, archive: Path, rng: random.Random, batches: int) -> tu
 
 
 def _finish(url: str, archive: Path) -> str:
-    """Whatever the kill left, bring the run to its end the way a user would; how it ended."""
-    if archive.exists():
-        return "finished before the kill"
-    if archive.with_name(archive.name + ".journal").exists():
-        result = CliRunner().invoke(app, ["airflow", "delete-dag", "--resume", str(archive), "--conn", url, "--yes"])
-        assert result.exit_code == 0, result.stderr
-        return "resumed"
-    # killed while planning: nothing was written or changed, so the delete simply runs again
-    delete_dag(url, ["victim"], archive=archive, batch_size=2)
-    return "killed before the first batch"
+    resume = ["airflow", "delete-dag", "--resume", str(archive), "--conn", url, "--yes"]
+    return finish_after_kill(archive, resume, lambda: delete_dag(url, ["victim"], archive=archive, batch_size=2))
 
 
 @pytest.mark.slow

@@ -27,7 +27,7 @@ from braindump_cli.airflow.prune import prune
 from braindump_cli.airflow.restore import restore_dag
 from braindump_cli.cli.app import app
 from tests.airflow.conftest import BACKEND_MARKS
-from tests.airflow.killing import run_and_kill
+from tests.airflow.killing import finish_after_kill, run_and_kill
 from tests.airflow.populate import table_snapshot
 from tests.airflow.test_prune import _busy, _runs
 
@@ -158,16 +158,10 @@ def test_a_run_at_work_again_stops_the_resume_until_it_is_finished(populated_db:
 
 
 def _finish(url: str, archive: Path) -> str:
-    """Whatever the kill left, bring the prune to its end the way a user would; how it ended."""
-    if archive.exists():
-        return "finished before the kill"
-    if archive.with_name(archive.name + ".journal").exists():
-        result = CliRunner().invoke(app, ["airflow", "prune", "--resume", str(archive), "--conn", url, "--yes"])
-        assert result.exit_code == 0, result.stderr
-        return "resumed"
-    # killed while planning: nothing was written or changed, so the prune simply runs again
-    prune(url, before=LATER, keep_last=1, archive=archive, batch_size=2)
-    return "killed before the first batch"
+    resume = ["airflow", "prune", "--resume", str(archive), "--conn", url, "--yes"]
+    return finish_after_kill(
+        archive, resume, lambda: prune(url, before=LATER, keep_last=1, archive=archive, batch_size=2)
+    )
 
 
 @pytest.mark.slow
