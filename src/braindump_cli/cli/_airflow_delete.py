@@ -19,7 +19,8 @@ from braindump_cli.errors import UsageError
 DEFAULT_LOCK_TIMEOUT = 10.0
 DEFAULT_STATEMENT_TIMEOUT = 600.0
 LockTimeoutOpt = Annotated[
-    float, typer.Option("--lock-timeout", min=0, help="Seconds a statement may wait for a lock (0: server's setting).")
+    float,
+    typer.Option("--lock-timeout", min=0, help="Seconds a statement may wait for a lock (0: the server's setting)."),
 ]
 StatementTimeoutOpt = Annotated[
     float, typer.Option("--statement-timeout", min=0, help="Seconds one statement may run (0: the server's setting).")
@@ -111,16 +112,8 @@ def delete_dag(
         ),
     ] = None,
     one_transaction: OneTransactionOpt = False,
-    lock_timeout: Annotated[
-        float,
-        typer.Option(
-            "--lock-timeout", min=0, help="Seconds a statement may wait for a lock (0: the server's setting)."
-        ),
-    ] = DEFAULT_LOCK_TIMEOUT,
-    statement_timeout: Annotated[
-        float,
-        typer.Option("--statement-timeout", min=0, help="Seconds one statement may run (0: the server's setting)."),
-    ] = DEFAULT_STATEMENT_TIMEOUT,
+    lock_timeout: LockTimeoutOpt = DEFAULT_LOCK_TIMEOUT,
+    statement_timeout: StatementTimeoutOpt = DEFAULT_STATEMENT_TIMEOUT,
     output: OutputOpt = OutputFormat.table,
 ) -> None:
     """Delete every metadata row of a DAG in one transaction (or in batches), archived first so it can be undone.
