@@ -140,3 +140,46 @@ def test_a_prune_of_more_runs_than_sqlite_binds_in_one_statement(populated_db: P
     assert result.runs == len(victim)
     assert result.deleted["dag_run"] == len(victim)
     assert {r[1] for r in _runs(url)} == {"other_dag"}
+
+
+INSERTS_1_10 = (
+    "INSERT INTO dag_run (dag_id, execution_date, state, run_id) VALUES ('d', :day, 'success', :run)",
+    "INSERT INTO task_instance (task_id, dag_id, execution_date, state, pool) "
+    "VALUES ('t', 'd', :day, 'success', 'default_pool')",
+    "INSERT INTO log (dag_id, execution_date, event) VALUES ('d', :day, 'success')",
+    "INSERT INTO xcom (key, value, timestamp, execution_date, task_id, dag_id) "
+    "VALUES ('k', x'00', :day, :day, 't', 'd')",
+)
+
+
+def _airflow_1_10_db(path: Path) -> str:
+    """A 1.10.15 schema (nothing points at dag_run there) with three finished runs of one DAG, each with a
+    task instance, a log row and an xcom, all tied to the run only by (dag_id, execution_date)."""
+    from tests.airflow.fixtures.schema_1_10 import create_schema
+
+    url = f"sqlite:///{path}"
+    create_schema(url, "sqlite")
+    with connect(url, write=True) as conn:
+        for i in range(3):
+            day = {"day": f"2020-01-0{i + 1} 00:00:00.000000", "run": f"run{i}"}
+            for statement in INSERTS_1_10:
+                conn.execute(sql(statement), day)
+    return url
+
+
+@pytest.mark.parametrize("batch_size", [None, 1])
+def test_on_airflow_1_10_the_rows_found_through_a_run_go_with_it(tmp_path: Path, batch_size: int | None) -> None:
+    """In 1.10 no foreign key points at dag_run, so nothing but prune's own order puts the task instances,
+    logs and xcoms it finds through a run before that run's dag_run row; once the run is gone they
+    could not be found, and they stayed behind."""
+    url = _airflow_1_10_db(tmp_path / "airflow.db")
+    before = table_snapshot(url)
+    archive = tmp_path / "prune.jsonl.gz"
+    result = prune(url, before=LATER, keep_last=1, archive=archive, batch_size=batch_size)
+    assert result.deleted == {"dag_run": 2, "task_instance": 2, "log": 2, "xcom": 2}
+    with connect(url) as conn:
+        for table in ("dag_run", "task_instance", "log", "xcom"):
+            left = conn.execute(sql(f"SELECT execution_date FROM {table}")).scalars().all()
+            assert [str(v)[:10] for v in left] == ["2020-01-03"], table
+    restore_dag(url, archive)
+    assert table_snapshot(url) == before

@@ -355,7 +355,8 @@ def _selection(schema: Schema, runs: Sequence[tuple[Any, str]]) -> Selection:
     return Selection(
         schema=schema,
         branches=branches,
-        order=delete_order(schema, list(branches)),
+        # a table seeded by the run key is selected through dag_run, so its rows go before dag_run's
+        order=delete_order(schema, list(branches), found_through={t: "dag_run" for t in seeds if t != "dag_run"}),
         params={"_run_ids": [r[0] for r in runs], "filelocs": []},
         like_params=(),
         dag_ids=tuple(sorted({dag_id for _, dag_id in runs})),

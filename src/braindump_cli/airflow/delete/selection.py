@@ -21,7 +21,7 @@ integer run ids (each through int()) reach SQL text.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -183,16 +183,23 @@ def build_branches(schema: Schema, seeds: dict[str, tuple[Branch, ...]]) -> dict
     return result
 
 
-def delete_order(schema: Schema, tables: Sequence[str]) -> tuple[str, ...]:
-    """Children before parents along the foreign keys among `tables` (ties by name; a cycle is broken by name)."""
+def delete_order(
+    schema: Schema, tables: Sequence[str], *, found_through: Mapping[str, str] | None = None
+) -> tuple[str, ...]:
+    """Children before parents along the foreign keys among `tables` (ties by name; a cycle is broken by name).
+
+    `found_through`: table -> the table its rows are selected through without a foreign key (prune finds
+    `log` rows through `dag_run`); it is deleted before that table, as a child would be.
+    """
     chosen = set(tables)
     parents: dict[str, set[str]] = {t: set() for t in chosen}
     children: dict[str, set[str]] = {t: set() for t in chosen}
-    for t in chosen:
-        for fk in schema.tables[t].foreign_keys:
-            if fk.referred_table in chosen and fk.referred_table != t:
-                parents[t].add(fk.referred_table)
-                children[fk.referred_table].add(t)
+    edges = [(t, fk.referred_table) for t in chosen for fk in schema.tables[t].foreign_keys]
+    edges += list((found_through or {}).items())
+    for t, parent in edges:
+        if t in chosen and parent in chosen and parent != t:
+            parents[t].add(parent)
+            children[parent].add(t)
     order: list[str] = []
     pending = {t: len(children[t]) for t in chosen}
     while pending:
