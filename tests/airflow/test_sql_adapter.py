@@ -3,12 +3,15 @@ same answer for the same bad URL, because they all connect through it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from braindump_cli.cli.app import app
+from braindump_cli.errors import BdError
 from tests.airflow.fixtures import ARCHIVE_V1
 
 # Every command that reads the metadata DB, with the arguments it needs besides --conn.
@@ -71,3 +74,31 @@ def test_an_archive_of_format_1_still_restores(tmp_path: Path) -> None:
         return {t: sorted(r) for t, r in out.items()}
 
     assert rows(tmp_path / "again.jsonl.gz") == rows(ARCHIVE_V1)
+
+
+@pytest.mark.postgres
+def test_a_concurrent_change_in_a_one_transaction_write_says_run_again(
+    populated_db: Callable[..., tuple[str, Any]],
+) -> None:
+    """PostgreSQL aborts a REPEATABLE READ transaction that updates a row another session changed after
+    its snapshot (40001); bd says so, and how to avoid it, instead of sending the user to check-db."""
+    url, _ = populated_db("3.3.2", "postgresql", ("victim",))
+    with pytest.raises(BdError) as caught:
+        _update_a_row_changed_since_the_snapshot(url)
+    assert type(caught.value) is BdError
+    assert "another session changed the same rows" in caught.value.message
+    assert "could not serialize access" in caught.value.message
+    assert caught.value.hint is not None
+    assert "--batch-size" in caught.value.hint
+
+
+def _update_a_row_changed_since_the_snapshot(url: str) -> None:
+    from braindump_cli.airflow._db import connect, sql
+
+    flip = sql("UPDATE dag SET is_paused = NOT is_paused WHERE dag_id = 'victim'")
+    with connect(url, write=True) as conn:
+        conn.execute(sql("SELECT is_paused FROM dag WHERE dag_id = 'victim'")).all()  # the snapshot
+        with connect(url) as other:
+            other.execute(flip)
+            other.commit()
+        conn.execute(flip)

@@ -249,6 +249,11 @@ def _errors_translated(engine: Engine) -> Iterator[None]:
     except (DBAPIError, engine.dialect.loaded_dbapi.Error) as e:
         if is_server_timeout(e):
             raise DbTimeoutError(f"the database gave up: {first_line(e)}; rolled back, nothing changed") from e
+        if is_write_conflict(e):
+            raise BdError(
+                f"another session changed the same rows: {first_line(e)}; this transaction was rolled back",
+                hint="run it again; --batch-size N holds fewer rows at a time, so a conflict is less likely",
+            ) from e
         raise BdError(
             f"database error: {first_line(e)}", hint="check the database and its schema with `bd airflow check-db`"
         ) from e
@@ -307,6 +312,20 @@ def is_server_timeout(error: BaseException) -> bool:
         return str(code) in _PG_TIMEOUTS
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
     return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_TIMEOUTS
+
+
+_PG_CONFLICTS = ("40001", "40P01")  # serialization_failure, deadlock_detected
+_MYSQL_CONFLICTS = (1213,)  # ER_LOCK_DEADLOCK
+
+
+def is_write_conflict(error: BaseException) -> bool:
+    """Whether `error` is the server aborting this transaction for a concurrent one (a retry may succeed)."""
+    orig = getattr(error, "orig", None) or error
+    code = getattr(orig, "pgcode", None)
+    if code is not None:
+        return str(code) in _PG_CONFLICTS
+    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
+    return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_CONFLICTS
 
 
 def first_line(exc: BaseException) -> str:
