@@ -306,12 +306,7 @@ _MYSQL_TIMEOUTS = (1205, 3024, 1969)
 
 def is_server_timeout(error: BaseException) -> bool:
     """Whether `error` is one of the server's own time guards firing."""
-    orig = getattr(error, "orig", None) or error
-    code = getattr(orig, "pgcode", None)
-    if code is not None:
-        return str(code) in _PG_TIMEOUTS
-    args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-    return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_TIMEOUTS
+    return _server_code_in(error, _PG_TIMEOUTS, _MYSQL_TIMEOUTS)
 
 
 _PG_CONFLICTS = ("40001", "40P01")  # serialization_failure, deadlock_detected
@@ -320,12 +315,17 @@ _MYSQL_CONFLICTS = (1213,)  # ER_LOCK_DEADLOCK
 
 def is_write_conflict(error: BaseException) -> bool:
     """Whether `error` is the server aborting this transaction for a concurrent one (a retry may succeed)."""
+    return _server_code_in(error, _PG_CONFLICTS, _MYSQL_CONFLICTS)
+
+
+def _server_code_in(error: BaseException, pg_codes: Sequence[str], mysql_codes: Sequence[int]) -> bool:
+    """Whether the driver error under `error` carries one of these PostgreSQL SQLSTATEs or MySQL error numbers."""
     orig = getattr(error, "orig", None) or error
     code = getattr(orig, "pgcode", None)
     if code is not None:
-        return str(code) in _PG_CONFLICTS
+        return str(code) in pg_codes
     args: tuple[Any, ...] = tuple(getattr(orig, "args", ()))
-    return bool(args) and isinstance(args[0], int) and args[0] in _MYSQL_CONFLICTS
+    return bool(args) and isinstance(args[0], int) and args[0] in mysql_codes
 
 
 def first_line(exc: BaseException) -> str:
