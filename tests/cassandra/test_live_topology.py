@@ -23,6 +23,7 @@ import pytest
 from typer.testing import CliRunner
 
 from braindump_cli.cli.app import app
+from braindump_cli.sandbox.servers.cassandra.cluster import GOSSIP_QUARANTINE_S
 from tests.cassandra.conftest import LiveCassandra
 
 pytestmark = [pytest.mark.cassandra, pytest.mark.slow]
@@ -60,11 +61,23 @@ def _wait(live: LiveCassandra, observer: int, expected: set[str], timeout: float
     raise AssertionError(f"ring never became {expected}: {live.cluster.ring_states(observer)}")
 
 
-def _rejoin(live: LiveCassandra, *, random_tokens: bool, allocate_rf: int | None = None) -> None:
+def _leave(live: LiveCassandra, all_nodes: set[str], leaving: str) -> float:
+    """Decommission node 3 for real; the monotonic time its LEFT state was seen (quarantine starts)."""
+    live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
+    _wait(live, 1, all_nodes - {leaving})
+    return time.monotonic()
+
+
+def _rejoin(live: LiveCassandra, left_at: float, *, random_tokens: bool, allocate_rf: int | None = None) -> None:
     """Start node 3 from empty directories: bootstrapping without initial_token (random tokens, or
-    Cassandra's allocator with `allocate_rf`), or with its harness tokens."""
+    Cassandra's allocator with `allocate_rf`), or with its harness tokens.
+
+    The other nodes ignore gossip from an address that has just left for the gossip quarantine, so
+    node 3 waits that out after `left_at` before it starts again.
+    """
     node = live.cluster.node(NODE)
     live.cluster.kill_node(NODE)
+    time.sleep(max(0.0, left_at + GOSSIP_QUARANTINE_S + 5 - time.monotonic()))
     for sub in ("data", "commitlog", "hints", "saved_caches", "cdc_raw"):
         shutil.rmtree(node.directory / sub, ignore_errors=True)
     yaml = node.directory / "cassandra.yaml"
@@ -96,8 +109,7 @@ def _allocator_join_matches_the_plan(live: LiveCassandra, all_nodes: set[str], l
     dc1 then has rack1 (node 1) and rack2 (node 2). With local RF 3 Cassandra refuses to allocate
     (2 racks < RF 3), and plan says so; with RF 2 (racks = RF) it allocates on rack1's ring alone.
     """
-    live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)
-    _wait(live, 1, all_nodes - {leaving})
+    left_at = _leave(live, all_nodes, leaving)
     where = ["--add", "1", "--dc", "dc1", "--rack", "rack1"]
     refused = runner.invoke(app, ["cassandra", "plan", *where, "--allocate-rf", "3", "-o", "json", *live.cli_args()])
     assert refused.exit_code == 2, refused.stderr
@@ -106,7 +118,7 @@ def _allocator_join_matches_the_plan(live: LiveCassandra, all_nodes: set[str], l
     assert plan["allocation"] == "allocator (allocate_tokens_for_local_replication_factor=2)"
     assert plan["tokens_exact"] is True
     assert plan["allocation_ring"] == "only rack rack1 of dc1 (2 racks = RF)"
-    _rejoin(live, random_tokens=True, allocate_rf=2)
+    _rejoin(live, left_at, random_tokens=True, allocate_rf=2)
     _wait(live, 1, all_nodes)
     assert _real_tokens(live, leaving) == plan["new_tokens"]["new-node-1"]
     new = next(n for n in plan["nodes"] if n["new"])
@@ -123,8 +135,7 @@ def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandr
     assert leaving not in {n["address"] for n in plan["nodes"]}
     assert plan["streams"], "a decommission with RF < nodes must stream something"
     try:
-        live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
-        _wait(live, 1, all_nodes - {leaving})
+        left_at = _leave(live, all_nodes, leaving)
         for ks in KEYSPACES_CHECKED:
             real = _owns(live, 1, ks)
             predicted = {n["address"]: n["owns_effective_after"][ks] for n in plan["nodes"]}
@@ -137,7 +148,7 @@ def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandr
         assert add["allocation"] == "random"
         assert add["num_tokens"] == 16
         spread = {s["keyspace"]: s for s in add["spread"]}
-        _rejoin(live, random_tokens=True)
+        _rejoin(live, left_at, random_tokens=True)
         _wait(live, 1, all_nodes)
         ring = runner.invoke(app, ["cassandra", "ring", "ks_nts", "-o", "json", *live.cli_args()])
         assert ring.exit_code == 0, ring.stderr
@@ -151,10 +162,21 @@ def test_decommission_then_random_join_match_the_plan(full_cluster: LiveCassandr
 
         _allocator_join_matches_the_plan(live, all_nodes, leaving)
     finally:
-        if live.cluster.node(NODE).pid is not None and leaving not in _owns(live, 1, "ks_nts"):
-            live.cluster.kill_node(NODE)
-        if leaving in _owns(live, 1, "ks_nts") and live.cluster.node(NODE).pid is not None:
-            live.cluster.nodetool(NODE, "decommission", "--force", timeout=600)  # ks_dc1only has RF 3 in dc1
-            _wait(live, 1, all_nodes - {leaving})
-        _rejoin(live, random_tokens=False)
-        _wait(live, 1, all_nodes)
+        _restore(live, all_nodes, leaving)
+
+
+def _restore(live: LiveCassandra, all_nodes: set[str], leaving: str) -> None:
+    """Give node 3 its harness tokens back, however the test ended."""
+    if live.cluster.node(NODE).pid is not None and leaving in _owns(live, 1, "ks_nts"):
+        left_at = _leave(live, all_nodes, leaving)
+    else:
+        # node 3 left, died, or never became a member: make sure no live gossip state of it remains,
+        # or it would be refused ("A node with address ... already exists")
+        live.cluster.kill_node(NODE)
+        try:
+            live.cluster.nodetool(1, "assassinate", leaving, timeout=300)
+        except RuntimeError as e:
+            print(f"restore: nodetool assassinate {leaving} failed: {e}")
+        left_at = time.monotonic()
+    _rejoin(live, left_at, random_tokens=False)
+    _wait(live, 1, all_nodes)

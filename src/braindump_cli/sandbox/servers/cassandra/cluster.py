@@ -30,6 +30,12 @@ from braindump_cli.sandbox.servers.cassandra.nodetool import nodetool_argv, run_
 
 READY_LINE = "Starting listening for CQL clients"
 DEFAULT_SUPERUSER = ("cassandra", "cassandra")
+# Gossip quarantine (Cassandra's default is 2 x ring_delay). The harness shortens ring_delay to 1 s, which
+# would make it 2 s, and with it the timeout after which a joining node that has not yet announced its
+# status is dropped from gossip as a "FatClient" (half the quarantine: 1 s). Under load a bootstrapping
+# node was dropped that way and then never joined ("Unable to contact any seeds", or never listed by
+# the seed). 30 s gives 15 s; a node that left must stay away that long before it joins again.
+GOSSIP_QUARANTINE_S = 30
 
 # Small machine (2 cores shared by several nodes): C1 only, few GC threads, short thread stacks.
 LIGHT_JVM_FLAGS = [
@@ -128,6 +134,7 @@ class CassandraCluster:
                 f"-Dcassandra.jmx.local.port={node.jmx_port}",
                 "-Dcassandra.skip_wait_for_gossip_to_settle=0",
                 f"-Dcassandra.ring_delay_ms={ring_delay_ms}",
+                f"-Dcassandra.gossip_quarantine_delay_ms={GOSSIP_QUARANTINE_S * 1000}",
                 "-Dcassandra.superuser_setup_delay_ms=0",
                 f"-Dcassandra-rackdc.properties=file://{node.directory / 'cassandra-rackdc.properties'}",
             ],
