@@ -197,7 +197,7 @@ def test_resume_without_an_interrupted_run_is_not_found(tmp_path: Path) -> None:
         app, ["airflow", "delete-dag", "--resume", str(archive), "--conn", f"sqlite:///{db}", "--yes"]
     )
     assert result.exit_code == 3
-    assert f"no interrupted batched delete at {archive}" in result.stderr
+    assert f"no interrupted batched run at {archive}" in result.stderr
 
 
 @pytest.mark.parametrize("backend", SERVERS)

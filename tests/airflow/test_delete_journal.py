@@ -49,7 +49,7 @@ def test_a_crash_mid_batch_leaves_a_journal_that_resumes_to_a_complete_archive(t
 
 
 def test_resume_needs_the_journal(tmp_path: Path) -> None:
-    with pytest.raises(NotFoundError, match="no interrupted batched delete"):
+    with pytest.raises(NotFoundError, match="no interrupted batched run"):
         BatchJournal.resume(tmp_path / "none.jsonl.gz")
 
 

@@ -198,7 +198,7 @@ def test_resume_needs_no_before_but_an_interrupted_prune(tmp_path: Path) -> None
         app, ["airflow", "prune", "--resume", str(archive), "--conn", f"sqlite:///{db}", "--yes"]
     )
     assert result.exit_code == 3
-    assert f"no interrupted batched delete at {archive}" in result.stderr
+    assert f"no interrupted batched run at {archive}" in result.stderr
     missing = CliRunner().invoke(app, ["airflow", "prune", "--conn", f"sqlite:///{db}"])
     assert missing.exit_code == 2
     assert "--before is required" in missing.stderr

@@ -92,9 +92,9 @@ class BatchJournal:
         journal = path.with_name(path.name + ".journal")
         if not journal.is_file() or not partial.is_file():
             if path.is_file():
-                raise UsageError(f"{path} is complete: that delete already finished", hint="nothing to resume")
+                raise UsageError(f"{path} is complete: that run already finished", hint="nothing to resume")
             raise NotFoundError(
-                f"no interrupted batched delete at {path} ({journal.name} is missing)",
+                f"no interrupted batched run at {path} ({journal.name} is missing)",
                 hint="pass the --archive FILE of the interrupted run",
             )
         entries = []
