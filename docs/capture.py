@@ -166,6 +166,13 @@ PLAN: list[Example | Setup] = [
     # Bytes come from gossip load or size_estimates, whichever the node has published by then.
     Example("cassandra plan", ("cassandra", "plan", "--decommission", "{ip3}", "-k", "shop"),
             volatile=(SIZE, r"bytes from [^\n]+")),
+    Example("cassandra plan",
+            ("cassandra", "plan", "--add", "1", "--dc", "datacenter1", "--rack", "rack1", "--allocate-rf", "2",
+             "-k", "shop"),
+            "A new node's tokens as Cassandra's own allocator would pick them for a joining node whose "
+            "cassandra.yaml sets allocate_tokens_for_local_replication_factor: 2 (exact, given the ring), "
+            "and what would stream to it.",
+            volatile=(SIZE, r"bytes from [^\n]+")),
     Example("cassandra capacity", ("cassandra", "capacity", "--growth", "1%", "--disk-size", "100GiB"),
             "Dates, sizes and the skew they give change from run to run.",
             # the threshold and the table rows follow system.size_estimates (refreshed every 5 minutes)
