@@ -572,7 +572,8 @@ def _col(row: Any, name: str) -> Any:
 
 
 def _timestamp(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
+    """ISO 8601 to the millisecond, Cassandra's precision (isoformat alone drops a zero fraction)."""
+    return value.isoformat(timespec="milliseconds") if value is not None else None
 
 
 def _thread_pool(r: Any) -> ThreadPool:
